@@ -1,0 +1,221 @@
+"""The `guide` command line. Heavy libraries load inside each command, so `guide --help` is instant.
+
+Errors a user can act on print one line saying what to do (exit 2); nothing prints a traceback
+unless GUIDE_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+#: Command modules that register their own subcommands: add_parser(subparsers) and run(args, settings).
+PLUGIN_MODULES = (
+    "guide.safety.cli",
+    "guide.answer_cli",
+    "guide.evals.cli",
+    "guide.bench.cli",
+    "guide.app_cli",
+)
+
+
+def _settings_from(args: argparse.Namespace) -> Any:
+    from guide.config import load_settings
+
+    return load_settings(
+        data_dir=getattr(args, "data_dir", None),
+        corpus_dir=getattr(args, "corpus", None),
+        chroma_url=getattr(args, "chroma_url", None),
+        embedding_model=getattr(args, "embedding_model", None),
+        region=getattr(args, "region", None),
+    )
+
+
+def tqdm_progress(desc: str) -> Any:
+    """A Progress callback drawing a tqdm bar on stderr (silent when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, desc=desc, unit="chunk", file=sys.stderr, disable=not sys.stderr.isatty())
+        b = bar["bar"]
+        b.total = total
+        b.n = done
+        b.refresh()
+        if done >= total:
+            b.close()
+
+    return progress
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from guide.retrieval.embedding import make_embedder
+    from guide.retrieval.index import ingest
+    from guide.retrieval.store import ChromaStore, make_chroma_client
+
+    settings = _settings_from(args)
+    embedder = make_embedder(settings.embedding_model)
+    store = ChromaStore(make_chroma_client(settings), settings.collection, embedder)
+    report = ingest(settings, store, embedder, rebuild=args.rebuild, progress=tqdm_progress("Embedding"))
+    print(report.summary())
+    return 0
+
+
+def hit_json(hit: Any) -> dict[str, Any]:
+    c = hit.chunk
+    return {"doc_id": c.doc_id, "title": c.title, "section": c.section, "url": c.url,
+            "score": round(hit.score, 6), "text": c.text}
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from guide.retrieval.index import open_retriever
+
+    settings = _settings_from(args)
+    retriever, report = open_retriever(settings, progress=tqdm_progress("Building index"))
+    if report is not None and report.changed:
+        print(report.summary(), file=sys.stderr)
+    hits = retriever.search(args.query, k=args.k, mode=args.mode or settings.retrieval_mode)
+    if args.json:
+        print(json.dumps([hit_json(h) for h in hits], ensure_ascii=False, indent=2))
+        return 0
+    if not hits:
+        print("No matching passages.")
+    for h in hits:
+        print(f"{h.rank}. [{h.score:.4f}] {h.chunk.section}  ({h.chunk.doc_id})\n   {h.chunk.url}")
+        snippet = h.chunk.text.replace("\n", " ")
+        print(f"   {snippet[:220]}{'…' if len(snippet) > 220 else ''}\n")
+    return 0
+
+
+def cmd_corpus(args: argparse.Namespace) -> int:
+    from guide.corpus import check_corpus, corpus_hash, unvet, vet
+
+    settings = _settings_from(args)
+    if args.corpus_cmd == "check":
+        report = check_corpus(settings.corpus_dir)
+        if args.json:
+            print(json.dumps({"ok": report.ok, "documents": len(report.documents),
+                              "corpus_hash": corpus_hash(report.documents), "problems": list(report.problems)}, indent=2))
+        else:
+            for p in report.problems:
+                print(f"✗ {p}")
+            status = "OK" if report.ok else f"{len(report.problems)} problem(s)"
+            print(f"{len(report.documents)} documents checked: {status}. corpus hash {corpus_hash(report.documents)[:12]}")
+        return 0 if report.ok else 1
+    if args.corpus_cmd == "vet":
+        ids = args.ids
+        if args.all:
+            from guide.corpus import document_paths
+
+            ids = [p.stem for p in document_paths(settings.corpus_dir)]
+        if not ids:
+            raise SystemExit("guide corpus vet: give document ids or --all")
+        for e in vet(settings.corpus_dir, ids, args.reviewer):
+            print(f"vetted {e.id} ({e.sha256[:12]}) by {e.reviewed_by} on {e.reviewed_on}")
+        return 0
+    if args.corpus_cmd == "unvet":
+        unvet(settings.corpus_dir, args.ids)
+        print(f"removed {', '.join(args.ids)} from the manifest")
+        return 0
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="guide",
+        description="Recovery Guide: answers about peer support and recovery options from a vetted corpus.",
+        epilog="In crisis? Call or text 988 (US/Canada) or call 911. Settings also come from GUIDE_* variables.",
+    )
+    from guide import __version__
+
+    parser.add_argument("--version", action="version", version=f"guide {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="where the index, feedback and runs live (GUIDE_DATA_DIR)")
+    common.add_argument("--corpus", metavar="DIR", help="corpus directory (GUIDE_CORPUS_DIR)")
+    common.add_argument("--chroma-url", help="http://host:port of a Chroma server (GUIDE_CHROMA_URL)")
+    common.add_argument("--embedding-model", help="packaged:all-MiniLM-L6-v2 (default) or hash:384")
+    common.add_argument("--region", help="crisis resources region: US, CA, UK (GUIDE_REGION)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("ingest", parents=[common], help="build or update the search index from the vetted corpus")
+    p.add_argument("--rebuild", action="store_true", help="drop the index and embed everything again")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("search", parents=[common], help="search the corpus (no answer composition)")
+    p.add_argument("query")
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--mode", choices=["hybrid", "dense", "keyword"])
+    p.add_argument("--json", action="store_true", help="print a JSON list, best first")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("corpus", help="check and vet corpus documents")
+    csub = p.add_subparsers(dest="corpus_cmd", metavar="ACTION", required=True)
+    c = csub.add_parser("check", parents=[common], help="validate documents, URLs, ids and the vetting manifest")
+    c.add_argument("--json", action="store_true")
+    c = csub.add_parser("vet", parents=[common], help="record a review of documents after an edit")
+    c.add_argument("ids", nargs="*")
+    c.add_argument("--reviewer", required=True)
+    c.add_argument("--all", action="store_true", help="vet every document (initial import only)")
+    c = csub.add_parser("unvet", parents=[common], help="remove documents from the manifest")
+    c.add_argument("ids", nargs="+")
+    p.set_defaults(func=cmd_corpus)
+
+    for name in PLUGIN_MODULES:
+        try:
+            if importlib.util.find_spec(name) is None:
+                continue
+        except ModuleNotFoundError:
+            continue
+        module = importlib.import_module(name)
+        before = set(sub.choices)
+        module.add_parser(sub, common) if _takes_common(module) else module.add_parser(sub)
+        for added in set(sub.choices) - before:
+            sub.choices[added].set_defaults(plugin_module=name)
+    return parser
+
+
+def _takes_common(module: Any) -> bool:
+    import inspect
+
+    return len(inspect.signature(module.add_parser).parameters) >= 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    from guide.errors import GuideError
+
+    try:
+        if hasattr(args, "func"):
+            return int(args.func(args) or 0)
+        module = importlib.import_module(args.plugin_module)
+        return int(module.run(args, _settings_from(args)) or 0)
+    except GuideError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # the last line of defence: a clear line, never a traceback
+        if os.environ.get("GUIDE_DEBUG") == "1":
+            raise
+        print(f"unexpected error ({type(exc).__name__}): {exc}. Re-run with GUIDE_DEBUG=1 for details.", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

