@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=120, ge=0, le=1000)
     top_k: int = Field(default=5, ge=1, le=50)
     retrieval_mode: RetrievalMode = "hybrid"
+    min_confidence: float = Field(
+        default=0.35, ge=0, le=1,
+        description="Below this best dense cosine among the top hits, answer 'not covered' (calibrated in docs/calibration.md).",
+    )
+    safety_semantic: bool = Field(default=True, description="Use the embedding layer of the crisis check.")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant (Cormack et al. 2009).")
     chroma_url: str | None = Field(default=None, description="Unset: embedded store under data_dir. http://host:port: a Chroma server.")
     chroma_timeout_s: float = Field(default=5.0, gt=0)
@@ -68,6 +73,10 @@ class Settings(BaseSettings):
     @property
     def keyword_path(self) -> Path:
         return self.data_dir / f"keyword-{self.collection}.json"
+
+    @property
+    def sentences_path(self) -> Path:
+        return self.data_dir / f"sentences-{self.collection}.npz"
 
     @property
     def feedback_db(self) -> Path:

@@ -88,3 +88,96 @@ def real_settings_factory():
         return Settings(data_dir=data_dir, corpus_dir=REPO / "corpus", **kw)
 
     return make
+
+
+# --- integration tier: the real index, a real Chroma server, numbers in the terminal summary ----------------
+
+_SUMMARY_KEY = pytest.StashKey[list]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_SUMMARY_KEY] = []
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
+    """Print what tests reported through `report_section` (e.g. the retrieval metrics table), so CI shows it."""
+    for title, text in config.stash.get(_SUMMARY_KEY, []):
+        terminalreporter.write_sep("=", title)
+        terminalreporter.write_line(text)
+
+
+@pytest.fixture(scope="session")
+def report_section(request: pytest.FixtureRequest):
+    """report_section(title, text): show a block of text in the terminal summary at the end of the run."""
+
+    def add(title: str, text: str) -> None:
+        request.config.stash[_SUMMARY_KEY].append((title, text))
+
+    return add
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory: pytest.TempPathFactory, real_settings_factory):
+    """(settings, retriever) over the shipped corpus with the packaged model and an embedded Chroma store,
+    built once per session in a temporary data dir; shared by retrieval, pipeline and eval tests."""
+    from guide.retrieval.index import open_retriever
+
+    settings = real_settings_factory(
+        tmp_path_factory.mktemp("real-index"), embedding_model="packaged:all-MiniLM-L6-v2", chroma_url=None
+    )
+    retriever, report = open_retriever(settings)
+    assert report is not None and report.chunks_embedded > 0, "the real index should have been built from scratch"
+    return settings, retriever
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory):
+    """URL of a real Chroma server (`chroma run` from this venv) on a free loopback port, stopped at teardown."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    exe = Path(sys.executable).parent / "chroma"
+    if not exe.exists():
+        pytest.fail(f"{exe} not found: chromadb's `chroma` command should come with `pip install -e .`")
+    port = free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    log_path = path.parent / f"chroma-server-{port}.log"
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "NO_COLOR": "1"}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(exe), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path / "data")],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"chroma run exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-2000:]}")
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"Chroma server at {url} did not answer its heartbeat within 60 s:\n"
+                            f"{log_path.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.25)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)

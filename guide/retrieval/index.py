@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING
 from guide.corpus import corpus_hash, load_vetted
 from guide.errors import IndexNotBuiltError, InputError, StoreUnavailableError
 from guide.retrieval.chunking import chunk_documents
+from guide.retrieval.expansion import expand_query
 from guide.retrieval.hybrid import reciprocal_rank_fusion
 from guide.retrieval.keyword import KeywordIndex
 from guide.retrieval.rerank import IdentityReranker, Reranker
+from guide.retrieval.sentences import SentenceIndex
 from guide.types import Chunk, Document, Hit, Mode
 
 if TYPE_CHECKING:
@@ -124,6 +126,11 @@ def ingest(
     )
     all_chunks = store.all_chunks()
     KeywordIndex(all_chunks, c_hash).save(settings.keyword_path)
+    old = None if reason else SentenceIndex.load(settings.sentences_path)
+    sentences = SentenceIndex.build(
+        all_chunks, embedder, c_hash, progress=progress, reuse=old, changed_docs=frozenset((*added, *updated))
+    )
+    sentences.save(settings.sentences_path)
     return IngestReport(
         documents=len(docs),
         added=added,
@@ -160,8 +167,10 @@ class Retriever:
         rrf_k: int = 60,
         max_query_chars: int = 4000,
         reranker: Reranker | None = None,
+        sentences: SentenceIndex | None = None,
     ) -> None:
         self.store = store
+        self.sentences = sentences
         self.keyword = keyword
         self.embedder = embedder
         self.rrf_k = rrf_k
@@ -183,7 +192,7 @@ class Retriever:
             raise InputError(f"Unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}.")
         if k < 1:
             raise InputError("k must be at least 1.")
-        query = clean_query(query, self.max_query_chars)
+        query = expand_query(clean_query(query, self.max_query_chars))
         pool = max(k * 4, 20)
         if mode == "dense":
             dense = self.dense(query, k)
@@ -250,8 +259,15 @@ def open_retriever(
         if not auto_ingest:
             raise IndexNotBuiltError("The index is missing or out of date. Run `guide ingest`.")
         report = ingest(settings, store, embedder, documents=docs, progress=progress)
-    kw = load_keyword(settings, store, store.get_state().get("corpus_hash", ""))
-    retriever = Retriever(store, kw, embedder, rrf_k=settings.rrf_k, max_query_chars=settings.max_message_chars)
+    c_hash = store.get_state().get("corpus_hash", "")
+    kw = load_keyword(settings, store, c_hash)
+    sentences = SentenceIndex.load(settings.sentences_path)
+    if sentences is None or sentences.corpus_hash != c_hash or set(sentences.sentences) != {c.id for c in kw.chunks}:
+        log.warning("Sentence cache missing or stale; rebuilding it.")
+        sentences = SentenceIndex.build(kw.chunks, embedder, c_hash, progress=progress, reuse=sentences)
+        sentences.save(settings.sentences_path)
+    retriever = Retriever(store, kw, embedder, rrf_k=settings.rrf_k, max_query_chars=settings.max_message_chars,
+                          sentences=sentences)
     return retriever, report
 
 

@@ -1,0 +1,281 @@
+"""The one call the CLI, the app and the evaluations all use: history + new turn → a typed Answer.
+
+Order: input cleaning → crisis check (fails closed) → scope guard → history-aware query → retrieval →
+compose → output check. Every stage is timed. Nothing after the crisis check runs on a crisis turn.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from guide.compose import Composition, cited_numbers, compose_extractive, not_covered_text
+from guide.errors import GuideError
+from guide.followup import resolve_query
+from guide.retrieval.expansion import expand_query
+from guide.retrieval.index import clean_query
+from guide.types import Answer, Citation, Resource, SafetyVerdict, Turn
+
+if TYPE_CHECKING:
+    from guide.config import Settings
+    from guide.retrieval.index import Retriever
+
+log = logging.getLogger("guide.pipeline")
+#: The crisis check sees at most this much of a message (head and tail), so a 1 MB paste stays fast.
+SAFETY_WINDOW_CHARS = 20_000
+AUDIENCES = ("newcomer", "family", "staff")
+
+
+class Composer(Protocol):
+    """Writes an answer from retrieved hits; the extractive composer is the default, an LLM is optional."""
+
+    name: str
+
+    def compose(self, query: str, hits: Sequence[Any], *, audience: str, history: Sequence[Turn]) -> Composition: ...
+
+
+@dataclass(frozen=True)
+class CleanInput:
+    text: str
+    safety_text: str
+    truncated: bool
+    removed_control: bool
+
+
+def clean_input(message: str, max_chars: int) -> CleanInput:
+    """Drop NUL/control characters (keeping newlines), collapse whitespace, and cut to max_chars."""
+    if not isinstance(message, str):
+        message = str(message)
+    removed = False
+    chars = []
+    for ch in message:
+        if ch in "\n\t" or ch.isprintable():
+            chars.append(ch)
+        else:
+            removed = True
+            chars.append(" ")
+    text = " ".join("".join(chars).split())
+    safety_text = text if len(text) <= SAFETY_WINDOW_CHARS else text[: SAFETY_WINDOW_CHARS // 2] + " " + text[-SAFETY_WINDOW_CHARS // 2:]
+    return CleanInput(text=text[:max_chars], safety_text=safety_text, truncated=len(text) > max_chars, removed_control=removed)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round((time.perf_counter() - t0) * 1000, 3)
+
+
+class Pipeline:
+    """Answers one user turn at a time; stateless between calls (the caller keeps the history)."""
+
+    def __init__(
+        self,
+        settings: "Settings",
+        retriever: "Retriever",
+        *,
+        checker: Any = None,
+        llm_composer: Composer | None = None,
+    ) -> None:
+        from guide import safety
+
+        self.settings = settings
+        self.retriever = retriever
+        self.checker = checker if checker is not None else safety.SafetyChecker(
+            retriever.embedder if settings.safety_semantic else None
+        )
+        self.llm_composer = llm_composer
+        self._titles = sorted({c.title for c in retriever.chunks.values()})
+        self._subjects = self._known_subjects()
+        self._lock = threading.Lock()
+
+    def _known_subjects(self) -> list[str]:
+        subjects = set()
+        for title in self._titles:
+            subjects.add(title.lower())
+            subjects.add(title.split("(")[0].strip().lower())
+        subjects |= {"aa", "na", "ca", "smart", "smart recovery", "al-anon", "alanon", "alateen", "nar-anon", "craft",
+                     "lifering", "methadone", "buprenorphine", "suboxone", "naltrexone", "naloxone", "narcan",
+                     "sober living", "detox", "rehab", "iop", "celebrate recovery", "recovery dharma"}
+        return sorted(subjects)
+
+    # ---------------------------------------------------------------- public API
+    def answer(self, history: Sequence[Turn], message: str, audience: str = "newcomer") -> Answer:
+        """The whole pipeline for one turn. Never raises for user input; fails closed on safety errors."""
+        from guide import safety
+
+        audience = audience if audience in AUDIENCES else "newcomer"
+        timer = _Timer()
+        with timer.stage("input"):
+            cleaned = clean_input(message, self.settings.max_message_chars)
+        region = self.settings.region
+        with timer.stage("safety"):
+            verdict: SafetyVerdict = safety.guarded_check(self.checker, cleaned.safety_text, history)
+        pinned = self._pinned_resources(history)
+        if verdict.route == "crisis":
+            reply = safety.crisis_reply(verdict.category, language=verdict.language, region=region)
+            return Answer(route="crisis", text=reply.text, resources=reply.resources, safety=verdict,
+                          audience=audience, query=cleaned.text, pinned_crisis=True, timings_ms=timer.timings)
+        if not cleaned.text:
+            return Answer(route="decline", decline_kind="empty", safety=verdict, audience=audience,
+                          text="Please type a question, for example: what happens at a first AA meeting?",
+                          resources=pinned, pinned_crisis=bool(pinned), timings_ms=timer.timings)
+        with timer.stage("scope"):
+            scope = safety.scope_check(cleaned.text, history)
+        side = self._side_resources(verdict, pinned, region)
+        notice = self._notice(cleaned, verdict)
+        if not scope.allowed:
+            return Answer(route="decline", decline_kind=scope.kind, text=scope.reply or "", safety=verdict,
+                          audience=audience, query=cleaned.text, resources=side, pinned_crisis=bool(pinned),
+                          notice=notice, timings_ms=timer.timings)
+        try:
+            return self._grounded_answer(history, cleaned, audience, verdict, side, notice, bool(pinned), timer)
+        except GuideError as exc:
+            log.warning("Retrieval failed: %s", type(exc).__name__)
+            return self._trouble(verdict, audience, side, pinned, timer, str(exc))
+        except Exception as exc:  # noqa: BLE001 - the user sees a kind message and resources, never a traceback
+            log.exception("Pipeline failure (%s)", type(exc).__name__)
+            return self._trouble(verdict, audience, side, pinned, timer, None)
+
+    def stream(self, history: Sequence[Turn], message: str, audience: str = "newcomer") -> Iterator[str | Answer]:
+        """Yield the answer text in small pieces (for st.write_stream), then the full Answer last.
+
+        The answer is composed and checked before the first piece is shown, so nothing unchecked streams."""
+        answer = self.answer(history, message, audience)
+        words = answer.text.split(" ")
+        for i in range(0, len(words), 4):
+            yield " ".join(words[i:i + 4]) + (" " if i + 4 < len(words) else "")
+        yield answer
+
+    # ---------------------------------------------------------------- stages
+    def _grounded_answer(self, history, cleaned, audience, verdict, side, notice, pinned, timer) -> Answer:
+        from guide import safety
+
+        with timer.stage("query"):
+            resolved = resolve_query(cleaned.text, history, self._subjects)
+        with timer.stage("retrieve"):
+            hits = self.retriever.search(resolved.text, k=max(self.settings.top_k, 6), mode=self.settings.retrieval_mode)
+            # the same text Retriever.search embedded, so the embedder's cache answers this
+            qvec = self.retriever.embedder.embed([expand_query(clean_query(resolved.text, self.settings.max_message_chars))])[0]
+        with timer.stage("compose"):
+            composition, composer = None, "extractive"
+            if self.llm_composer is not None:
+                composition = self._try_llm(resolved.text, hits, audience, history)
+                composer = self.llm_composer.name if composition is not None else "extractive-fallback"
+            if composition is None:
+                composition = compose_extractive(
+                    resolved.text, hits, audience=audience, retriever=self.retriever, query_vector=qvec,
+                    min_confidence=self.settings.min_confidence,
+                )
+        with timer.stage("output_check"):
+            composition = self._checked(composition, safety)
+        if not composition.covered:
+            nearest = [h.chunk.title for h in hits[:3]]
+            samhsa = tuple(r for r in safety.resources_for(self.settings.region) if r.id in ("samhsa", "samhsa-helpline")) \
+                or safety.always_visible(self.settings.region)
+            return Answer(route="answer", text=not_covered_text(nearest), safety=verdict, audience=audience,
+                          query=resolved.text, confidence=composition.confidence, composer=composer,
+                          resources=_merge(side, samhsa), notice=notice, pinned_crisis=pinned,
+                          timings_ms=timer.timings)
+        return Answer(route="answer", text=composition.text, citations=composition.citations, safety=verdict,
+                      audience=audience, query=resolved.text, confidence=composition.confidence, composer=composer,
+                      resources=side, notice=notice, pinned_crisis=pinned, timings_ms=timer.timings)
+
+    def _try_llm(self, query, hits, audience, history) -> Composition | None:
+        try:
+            return self.llm_composer.compose(query, hits, audience=audience, history=history)  # type: ignore[union-attr]
+        except Exception as exc:  # noqa: BLE001 - any LLM trouble falls back to extractive
+            log.warning("LLM composer failed (%s); using the extractive composer.", type(exc).__name__)
+            return None
+
+    def _checked(self, composition: Composition, safety: Any) -> Composition:
+        """Output check: no doses or method details, and every [n] resolves to a real corpus document."""
+        if not composition.covered:
+            return composition
+        verdict = safety.output_check(composition.text)
+        known_docs = {c.doc_id for c in self.retriever.chunks.values()}
+        numbers = {c.n for c in composition.citations}
+        cites_ok = cited_numbers(composition.text) <= numbers and all(c.doc_id in known_docs for c in composition.citations)
+        if verdict.ok and cites_ok and composition.citations:
+            return composition
+        log.warning("Output check rejected a composed answer: %s", ", ".join(verdict.problems) or "citations")
+        return Composition(text="", body="", citations=(), confidence=composition.confidence, covered=False)
+
+    # ---------------------------------------------------------------- resources
+    def _pinned_resources(self, history: Sequence[Turn]) -> tuple[Resource, ...]:
+        """Once a conversation had a crisis turn, its resources stay attached to every later reply."""
+        from guide import safety
+
+        crisis_turns = [t for t in history if t.crisis]
+        if not crisis_turns:
+            return ()
+        category = crisis_turns[-1].crisis_category
+        return safety.crisis_reply(category, region=self.settings.region).resources
+
+    def _side_resources(self, verdict: SafetyVerdict, pinned: tuple[Resource, ...], region: str) -> tuple[Resource, ...]:
+        from guide import safety
+
+        extra: tuple[Resource, ...] = ()
+        if verdict.route == "caution":
+            extra = safety.caution_resources(verdict.category, region)
+        return _merge(pinned, extra)
+
+    @staticmethod
+    def _notice(cleaned: CleanInput, verdict: SafetyVerdict) -> str | None:
+        notes = []
+        if cleaned.truncated:
+            notes.append("Your message was very long, so I used the first part of it.")
+        if verdict.route == "caution":
+            notes.append("If things get harder, the help lines below are free, confidential and open 24/7.")
+        return " ".join(notes) or None
+
+    def _trouble(self, verdict, audience, side, pinned, timer, detail: str | None) -> Answer:
+        from guide import safety
+
+        text = ("Sorry, I couldn't search the vetted materials just now, so I can't answer this yet. "
+                "Please try again in a moment.")
+        if detail and "ingest" in detail:
+            text += " (The search index needs rebuilding: run `guide ingest`.)"
+        resources = _merge(side, safety.always_visible(self.settings.region))
+        return Answer(route="decline", decline_kind="error", text=text, safety=verdict, audience=audience,
+                      resources=resources, pinned_crisis=bool(pinned), timings_ms=timer.timings)
+
+
+def _merge(*groups: Sequence[Resource]) -> tuple[Resource, ...]:
+    seen: dict[str, Resource] = {}
+    for group in groups:
+        for r in group:
+            seen.setdefault(r.id, r)
+    return tuple(seen.values())
+
+
+def build_pipeline(settings: "Settings", progress: Any = None) -> Pipeline:
+    """Open (building on first run) the index and wire the pipeline, with the optional LLM if configured."""
+    from guide.retrieval.index import open_retriever
+
+    retriever, _ = open_retriever(settings, progress=progress)
+    llm = None
+    if settings.llm:
+        from guide.llm import make_llm_composer
+
+        llm = make_llm_composer(settings, retriever)
+    return Pipeline(settings, retriever, llm_composer=llm)
+
+
+def history_after(history: Sequence[Turn], message: str, answer: Answer) -> list[Turn]:
+    """The conversation with this exchange appended (what callers keep between turns)."""
+    return [*history, Turn(role="user", text=message), answer.as_turn()]
+
+
+__all__ = ["Pipeline", "build_pipeline", "history_after", "clean_input", "Citation"]
