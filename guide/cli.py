@@ -75,9 +75,10 @@ def hit_json(hit: Any) -> dict[str, Any]:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from guide.retrieval.index import open_retriever
+    from guide.retrieval.index import clean_query, open_retriever
 
     settings = _settings_from(args)
+    clean_query(args.query, settings.max_message_chars)  # an empty query fails before any index is built
     retriever, report = open_retriever(settings, progress=tqdm_progress("Building index"))
     if report is not None and report.changed:
         print(report.summary(), file=sys.stderr)

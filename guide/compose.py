@@ -29,8 +29,8 @@ FRAMING = {
 
 #: Reviewed next-step lines; each is cited to the corpus document that supports it.
 NEXT_STEPS = {
-    "meetings": ("finding-meetings", "Next step: each fellowship lists its meetings (in person, online and by phone) on its own website.",
-                 ("meeting", "online")),
+    "meetings": ("finding-meetings", "Next step: AA, NA, SMART Recovery and Al-Anon each have a free meeting finder on their own website, for in-person, online and phone meetings.",
+                 ("meeting finder", "online")),
     "treatment": ("finding-treatment", "Next step: FindTreatment.gov lists treatment programs, and the SAMHSA National Helpline (1-800-662-4357) is free, confidential and open 24/7.",
                   ("findtreatment", "1-800-662-4357")),
     "helpline": ("samhsa-national-helpline", "If you'd like to talk it through, the SAMHSA National Helpline (1-800-662-4357) is free, confidential and open 24/7.",

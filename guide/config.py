@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     top_k: int = Field(default=5, ge=1, le=50)
     retrieval_mode: RetrievalMode = "hybrid"
     min_confidence: float = Field(
-        default=0.35, ge=0, le=1,
+        default=0.30, ge=0, le=1,
         description="Below this best dense cosine among the top hits, answer 'not covered' (calibrated in docs/calibration.md).",
     )
     safety_semantic: bool = Field(default=True, description="Use the embedding layer of the crisis check.")

@@ -35,3 +35,7 @@ class SafetyError(GuideError):
 
 class LLMError(GuideError):
     """The optional language model failed; callers fall back to the extractive composer."""
+
+
+class FeedbackError(GuideError):
+    """Feedback could not be saved (the SQLite database stayed locked or is not writable)."""

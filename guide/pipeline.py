@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from guide.compose import Composition, cited_numbers, compose_extractive, not_covered_text
@@ -164,6 +164,10 @@ class Pipeline:
 
         with timer.stage("query"):
             resolved = resolve_query(cleaned.text, history, self._subjects)
+            rewrite = getattr(self.llm_composer, "rewrite_query", None)
+            if resolved.followup and rewrite is not None:  # the LLM resolves references; it falls back itself
+                resolved = replace(resolved, text=rewrite(history, cleaned.text, self._subjects),
+                                   reason=f"{resolved.reason} (LLM rewrite)")
         with timer.stage("retrieve"):
             hits = self.retriever.search(resolved.text, k=max(self.settings.top_k, 6), mode=self.settings.retrieval_mode)
             # the same text Retriever.search embedded, so the embedder's cache answers this

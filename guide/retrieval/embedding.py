@@ -76,7 +76,9 @@ class SentenceTransformerEmbedder:
         from sentence_transformers import SentenceTransformer
 
         self._model = SentenceTransformer(model_path, device="cpu")
-        self.dim = int(self._model.get_sentence_embedding_dimension() or 384)
+        # sentence-transformers 6 renamed get_sentence_embedding_dimension (deprecated, warns on every load).
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dimension() or 384)
         self.name = name
         self.batch_size = batch_size
         self._cache: OrderedDict[str, "np.ndarray"] = OrderedDict()

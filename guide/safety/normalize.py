@@ -137,8 +137,11 @@ class Normalizer:
         self._squeezed = {}
         for t in self.targets:
             self._squeezed.setdefault(_squeeze(t), t)
-        phrases = sorted((k for k in self.slang if " " in k), key=len, reverse=True)
-        self._slang_phrases = re.compile(r"\b(" + "|".join(map(re.escape, phrases)) + r")\b") if phrases else None
+        # Slang containing spaces or punctuation ("sewer slide", "od'd") is replaced as a phrase first.
+        phrases = sorted((k for k in self.slang if not k.isalpha()), key=len, reverse=True)
+        self._slang_phrases = (
+            re.compile(r"(?<![a-z'])(" + "|".join(map(re.escape, phrases)) + r")(?![a-z'])") if phrases else None
+        )
         self.repair = lru_cache(maxsize=8192)(self._repair)
 
     def _repair(self, word: str) -> str:
@@ -146,11 +149,13 @@ class Normalizer:
             return self.slang[word]
         if word in self.misspellings:
             return self.misspellings[word]
-        if word in self.protected or len(word) < 5:
+        if word in self.protected:
             return word
         squeezed = _squeeze(word)
         if squeezed != word and squeezed in self._squeezed:
             return self._squeezed[squeezed]
+        if len(word) < 5:
+            return word
         limit = 2 if len(word) >= 9 else 1
         best, best_d = word, limit + 1
         for length in range(len(word) - limit, len(word) + limit + 1):

@@ -1,0 +1,511 @@
+"""report.md and a self-contained report.html (plotly.js inlined, no network) from a RunReport.
+
+Both put what a reviewer needs first: the comparison with the previous run (newly failing cases at the
+very top), then the gate, the headline metrics, the charts and every failing case with its details.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from guide.evals.compare import changed_metrics
+
+if TYPE_CHECKING:
+    from guide.evals.report import Rate, RunReport
+
+CATEGORY_ORDER = ("suicide", "self_harm", "overdose", "medical", "violence", "abuse")
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def num(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def rate_text(r: "Rate") -> str:
+    if r.value is None:
+        return "n/a (0 cases)"
+    return f"{pct(r.value)} ({r.k}/{r.n}; 95% CI {pct(r.low)}–{pct(r.high)})"
+
+
+def metric_text(name: str, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if name.endswith("_ms"):
+        return f"{value:.1f} ms"
+    return f"{value:.4f}"
+
+
+def delta_text(name: str, delta: float | None) -> str:
+    if delta is None:
+        return "new/gone"
+    if name.endswith("_ms"):
+        return f"{delta:+.1f} ms"
+    return f"{delta:+.4f}"
+
+
+def headline(report: "RunReport") -> list[tuple[str, str]]:
+    """(label, value) pairs shown at the top of every rendering and in the CLI summary."""
+    rows: list[tuple[str, str]] = []
+    if report.safety:
+        s = report.safety.overall
+        rows += [("Crisis recall", rate_text(s.recall)), ("Crisis precision", rate_text(s.precision)),
+                 ("False-alarm rate", rate_text(s.false_alarm))]
+    if report.routing:
+        rows.append(("Routing accuracy", rate_text(report.routing.accuracy)))
+    if report.retrieval:
+        k = report.retrieval.k
+        for m in report.retrieval.modes:
+            o = m.overall
+            rows.append((f"Retrieval ({m.mode})", f"recall@{k} {num(o.recall_at_k)} · MRR {num(o.mrr)} · nDCG@10 {num(o.ndcg_at_10)}"))
+    if report.answers:
+        a = report.answers.overall
+        rows += [("Answer pass rate", rate_text(a.pass_rate)), ("Citation validity", rate_text(a.citation_validity)),
+                 ("Groundedness", f"{pct(a.groundedness)} (mean over {a.grounded_answers} cited answers)")]
+        follow = report.answers.by_kind.get("followup")
+        if follow:
+            rows.append(("Follow-up pass rate", rate_text(follow.pass_rate)))
+    total = report.latency.get("total")
+    if total and total.n:
+        rows.append(("Answer latency", f"p50 {total.p50_ms:.0f} ms · p95 {total.p95_ms:.0f} ms"))
+    return rows
+
+
+def _gate_line(report: "RunReport") -> str:
+    if report.gate is None:
+        return "Gate: not evaluated"
+    breaches = report.gate.breaches
+    if not breaches:
+        return f"Gate: PASSED ({len(report.gate.checks)} checks, thresholds from {report.gate.thresholds_file})"
+    return f"Gate: FAILED — {len(breaches)} threshold(s) breached ({report.gate.thresholds_file})"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _cut(text: str, n: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# ---------------------------------------------------------------- markdown
+def to_markdown(report: "RunReport") -> str:
+    r = report.run
+    out: list[str] = [f"# Recovery Guide eval — run {r.id}", ""]
+    out.append(f"**{_gate_line(report)}**")
+    out.append("")
+    if report.comparison:
+        c = report.comparison
+        out += [f"## Changes since run {c.previous_run_id}", ""]
+        out.append(f"**Newly failing: {len(c.newly_failing)}** · newly passing: {len(c.newly_passing)} · "
+                   f"cases added: {len(c.added_cases)} · removed: {len(c.removed_cases)}")
+        out.append("")
+        if c.newly_failing:
+            out += ["| suite | case | was | detail |", "|---|---|---|---|"]
+            out += [f"| {x.suite} | `{x.id}` | {x.before} | {_md_escape(_cut(x.detail))} |" for x in c.newly_failing]
+            out.append("")
+        if c.newly_passing:
+            out.append("Newly passing: " + ", ".join(f"`{x.id}`" for x in c.newly_passing))
+            out.append("")
+        moved = changed_metrics(c)
+        if moved:
+            out += ["| metric | before | after | Δ |", "|---|---|---|---|"]
+            out += [f"| {m.metric} | {metric_text(m.metric, m.before)} | {metric_text(m.metric, m.after)} | "
+                    f"{delta_text(m.metric, m.delta)} |" for m in moved[:40]]
+            out.append("")
+        if c.changed_settings:
+            out.append("Changed settings: " + "; ".join(f"{k}: {v[0]!r} → {v[1]!r}" for k, v in c.changed_settings.items()))
+            out.append("")
+        if c.changed_inputs:
+            out.append("Changed inputs: " + ", ".join(f"`{p}`" for p in c.changed_inputs))
+            out.append("")
+    if report.gate and report.gate.breaches:
+        out += ["## Threshold breaches", ""]
+        for b in report.gate.breaches:
+            out.append(f"- **{b.metric}** = {metric_text(b.metric, b.value)} (needs {b.op} {b.threshold:g})"
+                       + (f" — failing cases: {', '.join(f'`{i}`' for i in b.failing_cases[:50])}" if b.failing_cases else ""))
+        out.append("")
+    out += ["## Headline", "", "| metric | value |", "|---|---|"]
+    out += [f"| {k} | {v} |" for k, v in headline(report)]
+    out += ["", "## Run", ""]
+    out.append(f"- commit `{(r.git_commit or 'unknown')[:12]}`{' (uncommitted changes)' if r.git_dirty else ''}, "
+               f"corpus `{r.corpus_hash[:12]}` ({r.documents} documents), guide {r.guide_version}, Python {r.python}")
+    out.append(f"- suites: {', '.join(r.suites)}; tags: {', '.join(r.tags) or 'all'}; retrieval modes: {', '.join(r.modes)}")
+    out.append(f"- cases: " + ", ".join(f"{k} {v}" for k, v in r.case_counts.items() if v))
+    out.append(f"- time: {r.duration_s:.1f} s (" + ", ".join(f"{k} {v:.1f} s" for k, v in r.suite_seconds.items()) + ")")
+    out.append("- settings: " + ", ".join(f"{k}={v}" for k, v in r.settings.items()))
+    if report.gate:
+        out += ["", "## Gate", "", "| check | value | status |", "|---|---|---|"]
+        out += [f"| {c.metric} {c.op} {c.threshold:g} | {metric_text(c.metric, c.value)} | {c.status.upper()} |"
+                for c in report.gate.checks]
+    out += _md_safety(report) + _md_routing(report) + _md_retrieval(report) + _md_answers(report) + _md_latency(report)
+    return "\n".join(out) + "\n"
+
+
+def _md_safety(report: "RunReport") -> list[str]:
+    s = report.safety
+    if not s:
+        return []
+    out = ["", "## Safety", "", f"{s.n} messages. Route accuracy {rate_text(s.route_accuracy)}.", "",
+           "| category | positives | recall | precision | false-alarm rate |", "|---|---|---|---|---|"]
+    for c in [s.overall, *s.per_category]:
+        out.append(f"| {c.category} | {c.positives} | {rate_text(c.recall)} | {rate_text(c.precision)} | {rate_text(c.false_alarm)} |")
+    out += ["", "Route confusion (rows expected, columns predicted):", "", _md_matrix(s.route_confusion)]
+    by_id = {c.id: c for c in s.cases}
+    for title, ids in (("Misses (crisis not caught)", s.misses), ("False alarms", s.false_alarms),
+                       ("Caution/ok mix-ups", s.route_mismatches)):
+        out += ["", f"### {title}: {len(ids)}", ""]
+        out += [f"- `{i}` [{by_id[i].category or '-'}/{by_id[i].kind or '-'}] expected {by_id[i].expected_route}, got "
+                f"{by_id[i].route}: {_md_escape(_cut(by_id[i].text))}" for i in ids]
+    return out
+
+
+def _md_matrix(conf: Any) -> str:
+    head = "| expected \\ predicted | " + " | ".join(conf.predicted_labels) + " |"
+    sep = "|---|" + "---|" * len(conf.predicted_labels)
+    rows = [f"| {lab} | " + " | ".join(str(v) for v in row) + " |" for lab, row in zip(conf.labels, conf.matrix, strict=True)]
+    return "\n".join([head, sep, *rows])
+
+
+def _md_routing(report: "RunReport") -> list[str]:
+    r = report.routing
+    if not r:
+        return []
+    out = ["", "## Routing (conversations)", "", f"Accuracy {rate_text(r.accuracy)}.", "", _md_matrix(r.confusion), ""]
+    out += [f"- recall {route}: {rate_text(rate)}" for route, rate in r.per_route_recall.items()]
+    return out
+
+
+def _md_retrieval(report: "RunReport") -> list[str]:
+    r = report.retrieval
+    if not r:
+        return []
+    out = ["", "## Retrieval", "", f"Document level, computed with {r.library} ({', '.join(r.measures)}); "
+           f"cross-checked against guide.evals.retrieval.", "",
+           f"| mode | n | recall@{r.k} | MRR | nDCG@10 | hit@{r.k} | p95 ms | cross-check Δ |", "|---|---|---|---|---|---|---|---|"]
+    for m in r.modes:
+        o = m.overall
+        out.append(f"| {m.mode} | {o.n} | {num(o.recall_at_k)} | {num(o.mrr)} | {num(o.ndcg_at_10)} | "
+                   f"{pct(o.hit_rate_at_k.value)} | {num(m.latency.p95_ms, 1)} | {m.cross_check_max_diff:.1e} |")
+    by_key = {(c.id, c.mode): c for c in r.cases}
+    for m in r.modes:
+        if m.misses:
+            out += ["", f"### Retrieval misses ({m.mode}): {len(m.misses)}", ""]
+            for i in m.misses:
+                c = by_key[(i, m.mode)]
+                out.append(f"- `{i}` {_md_escape(c.query)!r}: wanted {', '.join(c.relevant)}; got {', '.join(c.ranking[:r.k])}")
+    return out
+
+
+def _md_answers(report: "RunReport") -> list[str]:
+    a = report.answers
+    if not a:
+        return []
+    out = ["", "## Answers", "", f"Citation support measure: share of a sentence's content tokens found in the cited "
+           f"passage ≥ {a.support_threshold}.", "", "| kind | n | pass rate | citation validity | groundedness |",
+           "|---|---|---|---|---|"]
+    for kind, g in [("all", a.overall), *a.by_kind.items()]:
+        out.append(f"| {kind} | {g.n} | {rate_text(g.pass_rate)} | {rate_text(g.citation_validity)} | {pct(g.groundedness)} |")
+    failing = [c for c in a.cases if not c.passed]
+    out += ["", f"### Failing conversations: {len(failing)}", ""]
+    for c in failing:
+        out.append(f"- `{c.id}` [{c.kind}] " + " → ".join(f"“{_md_escape(_cut(t, 80))}”" for t in c.turns))
+        out.append(f"  - problems: {_md_escape('; '.join([*c.failures, *c.citation_problems]))}")
+        out.append(f"  - answer ({c.route}): {_md_escape(_cut(c.text, 300))}")
+        if c.citations:
+            out.append("  - cited: " + ", ".join(f"[{x.n}] {x.doc_id}" for x in c.citations))
+    return out
+
+
+def _md_latency(report: "RunReport") -> list[str]:
+    if not report.latency:
+        return []
+    out = ["", "## Latency", "", "| stage | n | p50 ms | p95 ms | max ms |", "|---|---|---|---|---|"]
+    for stage, st in report.latency.items():
+        if st.n:
+            out.append(f"| {stage} | {st.n} | {num(st.p50_ms, 1)} | {num(st.p95_ms, 1)} | {num(st.max_ms, 1)} |")
+    return out
+
+
+# ---------------------------------------------------------------- html
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
+main{max-width:1180px;margin:0 auto;padding:24px}
+h1{font-size:1.6rem;margin:0 0 4px} h2{margin-top:32px;border-bottom:1px solid #d8dde3;padding-bottom:4px}
+.meta{color:#5b6775;font-size:.9rem}
+.banner{padding:12px 16px;border-radius:8px;font-weight:600;margin:16px 0}
+.pass{background:#e3f4e8;color:#155d2b;border:1px solid #9bd3ac} .fail{background:#fde7e7;color:#8a1c1c;border:1px solid #f0a5a5}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:12px}
+.card{background:#fff;border:1px solid #dde2e8;border-radius:8px;padding:12px}
+.card .label{color:#5b6775;font-size:.8rem;text-transform:uppercase;letter-spacing:.04em}
+.card .value{font-size:1.05rem;margin-top:4px}
+table{border-collapse:collapse;width:100%;background:#fff;font-size:.88rem;margin:8px 0}
+th,td{border:1px solid #dde2e8;padding:5px 8px;text-align:left;vertical-align:top}
+th{background:#eef1f5} td.num{text-align:right;font-variant-numeric:tabular-nums}
+.status-fail{color:#a11;font-weight:600} .status-pass{color:#176c32} .status-skipped{color:#777}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(540px,1fr));gap:12px}
+.chart{background:#fff;border:1px solid #dde2e8;border-radius:8px;padding:4px}
+code{background:#eef1f5;padding:1px 4px;border-radius:3px}
+details{background:#fff;border:1px solid #dde2e8;border-radius:8px;padding:8px 12px;margin:6px 0}
+summary{cursor:pointer}
+.answer{white-space:pre-wrap}
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], raw: bool = False) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c if raw else _e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def figures(report: "RunReport") -> list[tuple[str, Any]]:
+    """(title, plotly Figure) for every chart the report has data for."""
+    import plotly.graph_objects as go
+
+    figs: list[tuple[str, Any]] = []
+    s = report.safety
+    if s:
+        cats = [c for c in sorted(s.per_category, key=lambda c: CATEGORY_ORDER.index(c.category)
+                                  if c.category in CATEGORY_ORDER else 99) if c.recall.n]
+        rows = [*cats, s.overall]
+        x = [c.category for c in rows]
+        y = [c.recall.value for c in rows]
+        fig = go.Figure(go.Bar(
+            x=x, y=y, marker_color=["#2a6f97"] * len(cats) + ["#1d3557"],
+            error_y={"type": "data", "symmetric": False, "array": [c.recall.high - c.recall.value for c in rows],  # type: ignore[operator]
+                     "arrayminus": [c.recall.value - c.recall.low for c in rows]},  # type: ignore[operator]
+            text=[f"{c.recall.k}/{c.recall.n}" for c in rows], textposition="inside",
+            hovertemplate="%{x}: %{y:.3f}<extra></extra>",
+        ))
+        threshold = _threshold(report, "safety.recall")
+        if threshold is not None:
+            fig.add_hline(y=threshold, line_dash="dash", line_color="#c1121f", annotation_text=f"gate {threshold:g}")
+        fig.update_layout(yaxis={"range": [0, 1.05], "title": "recall"}, xaxis_title="category")
+        figs.append(("Crisis recall per category (95% Wilson interval)", fig))
+
+        fa = [c for c in [*cats, s.overall] if c.false_alarm.n]
+        if fa:
+            fig = go.Figure(go.Bar(
+                x=[c.category for c in fa], y=[c.false_alarm.value for c in fa], marker_color="#e76f51",
+                error_y={"type": "data", "symmetric": False,
+                         "array": [c.false_alarm.high - c.false_alarm.value for c in fa],  # type: ignore[operator]
+                         "arrayminus": [c.false_alarm.value - c.false_alarm.low for c in fa]},  # type: ignore[operator]
+                text=[f"{c.false_alarm.k}/{c.false_alarm.n}" for c in fa], textposition="outside",
+            ))
+            fig.update_layout(yaxis={"range": [0, max(0.2, max((c.false_alarm.high or 0) for c in fa) + 0.05)],
+                                     "title": "false-alarm rate"}, xaxis_title="category of the non-crisis message")
+            figs.append(("False-alarm rate per category (95% Wilson interval)", fig))
+        figs.append(("Safety routes: expected vs predicted", _heatmap(s.route_confusion)))
+    if report.routing:
+        figs.append(("Conversation routes: expected vs predicted", _heatmap(report.routing.confusion)))
+    if report.retrieval:
+        r = report.retrieval
+        fig = go.Figure()
+        for label, get in ((f"recall@{r.k}", lambda o: o.recall_at_k), ("MRR", lambda o: o.mrr), ("nDCG@10", lambda o: o.ndcg_at_10)):
+            fig.add_bar(name=label, x=[m.mode for m in r.modes], y=[get(m.overall) for m in r.modes],
+                        text=[num(get(m.overall)) for m in r.modes], textposition="outside")
+        fig.update_layout(barmode="group", yaxis={"range": [0, 1.1]})
+        figs.append((f"Retrieval per mode ({r.library})", fig))
+    lat = _latency_series(report)
+    if lat:
+        fig = go.Figure()
+        for stage, values in lat.items():
+            fig.add_box(y=values, name=stage, boxpoints="outliers")
+        fig.update_layout(yaxis={"title": "ms", "type": "log"}, showlegend=False)
+        figs.append(("Latency per pipeline stage (log scale)", fig))
+    for _, f in figs:
+        f.update_layout(template="plotly_white", height=380, margin={"l": 50, "r": 20, "t": 30, "b": 50})
+    return figs
+
+
+def _threshold(report: "RunReport", metric: str) -> float | None:
+    if report.gate:
+        for c in report.gate.checks:
+            if c.metric == metric:
+                return c.threshold
+    return None
+
+
+def _heatmap(conf: Any) -> Any:
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Heatmap(
+        z=conf.matrix, x=conf.predicted_labels, y=conf.labels, colorscale="Blues", showscale=False,
+        text=[[str(v) for v in row] for row in conf.matrix], texttemplate="%{text}",
+        hovertemplate="expected %{y}, predicted %{x}: %{z}<extra></extra>",
+    ))
+    fig.update_layout(xaxis_title="predicted", yaxis_title="expected", yaxis_autorange="reversed")
+    return fig
+
+
+def _latency_series(report: "RunReport") -> dict[str, list[float]]:
+    from guide.evals.runner import STAGES
+
+    out: dict[str, list[float]] = {}
+    if report.safety:
+        out["safety check (suite)"] = [c.latency_ms for c in report.safety.cases]
+    if report.retrieval:
+        for m in report.retrieval.modes:
+            out[f"retrieval {m.mode} (suite)"] = [c.latency_ms for c in report.retrieval.cases if c.mode == m.mode]
+    if report.answers:
+        for stage in STAGES:
+            values = [c.timings_ms[stage] for c in report.answers.cases if stage in c.timings_ms]
+            if values:
+                out[stage] = values
+        out["answer total"] = [c.latency_ms for c in report.answers.cases]
+    return {k: [max(v, 0.001) for v in vs] for k, vs in out.items() if vs}
+
+
+def to_html(report: "RunReport") -> str:
+    r = report.run
+    parts: list[str] = []
+    ok = report.gate is None or report.gate.passed
+    parts.append(f"<h1>Recovery Guide eval — run {_e(r.id)}</h1>")
+    parts.append(f"<div class='meta'>commit <code>{_e((r.git_commit or 'unknown')[:12])}</code>"
+                 f"{' (uncommitted changes)' if r.git_dirty else ''} · corpus <code>{_e(r.corpus_hash[:12])}</code> "
+                 f"({r.documents} docs) · {_e(r.started_at)} · {r.duration_s:.1f} s · suites {_e(', '.join(r.suites))}"
+                 f"{' · tags ' + _e(', '.join(r.tags)) if r.tags else ''}</div>")
+    parts.append(f"<div class='banner {'pass' if ok else 'fail'}'>{_e(_gate_line(report))}</div>")
+    if report.comparison:
+        parts.append(_html_comparison(report))
+    if report.gate and report.gate.breaches:
+        items = "".join(
+            f"<li><b>{_e(b.metric)}</b> = {_e(metric_text(b.metric, b.value))} (needs {_e(b.op)} {b.threshold:g})"
+            + (f" — failing cases: {', '.join(f'<code>{_e(i)}</code>' for i in b.failing_cases[:50])}" if b.failing_cases else "")
+            + "</li>" for b in report.gate.breaches)
+        parts.append(f"<h2>Threshold breaches</h2><ul>{items}</ul>")
+    cards = "".join(f"<div class='card'><div class='label'>{_e(k)}</div><div class='value'>{_e(v)}</div></div>"
+                    for k, v in headline(report))
+    parts.append(f"<h2>Headline</h2><div class='cards'>{cards}</div>")
+    figs = figures(report)
+    if figs:
+        blocks = []
+        for i, (title, fig) in enumerate(figs):
+            div = fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False,
+                              config={"displaylogo": False, "responsive": True})
+            blocks.append(f"<div class='chart'><h3 style='margin:8px 12px'>{_e(title)}</h3>{div}</div>")
+        parts.append(f"<h2>Charts</h2><div class='charts'>{''.join(blocks)}</div>")
+    if report.gate:
+        rows = [[_e(f"{c.metric} {c.op} {c.threshold:g}"), _e(metric_text(c.metric, c.value)),
+                 f"<span class='status-{c.status}'>{c.status.upper()}</span>", _e(c.description)] for c in report.gate.checks]
+        parts.append("<h2>Gate</h2>" + _table(["check", "value", "status", "what it means"], rows, raw=True))
+    parts += [_html_safety(report), _html_retrieval(report), _html_answers(report), _html_latency(report)]
+    settings = _table(["setting", "value"], [[k, str(v)] for k, v in r.settings.items()])
+    timings = ", ".join(f"{k} {v:.1f} s" for k, v in r.suite_seconds.items())
+    parts.append(f"<h2>Run</h2><p class='meta'>guide {_e(r.guide_version)}, Python {_e(r.python)}; time: {_e(timings)}; "
+                 f"retrieval modes {_e(', '.join(r.modes))}; report schema {_e(report.schema_version)}</p>{settings}")
+    body = "\n".join(p for p in parts if p)
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Eval {_e(r.id)} — Recovery Guide</title>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{_CSS}</style></head>"
+            f"<body><main>{body}</main></body></html>\n")
+
+
+def _html_comparison(report: "RunReport") -> str:
+    c = report.comparison
+    assert c is not None
+    out = [f"<h2>Changes since run {_e(c.previous_run_id)}</h2>",
+           f"<p><b>Newly failing: {len(c.newly_failing)}</b> · newly passing: {len(c.newly_passing)} · "
+           f"cases added: {len(c.added_cases)} · removed: {len(c.removed_cases)}</p>"]
+    if c.newly_failing:
+        out.append(_table(["suite", "case", "was", "detail"], [[x.suite, x.id, x.before, _cut(x.detail, 240)] for x in c.newly_failing]))
+    if c.newly_passing:
+        out.append("<p>Newly passing: " + ", ".join(f"<code>{_e(x.id)}</code>" for x in c.newly_passing) + "</p>")
+    moved = changed_metrics(c)
+    if moved:
+        out.append(_table(["metric", "before", "after", "Δ"], [[m.metric, metric_text(m.metric, m.before),
+                   metric_text(m.metric, m.after), delta_text(m.metric, m.delta)] for m in moved[:40]]))
+    if c.changed_settings:
+        out.append("<p>Changed settings: " + _e("; ".join(f"{k}: {v[0]!r} → {v[1]!r}" for k, v in c.changed_settings.items())) + "</p>")
+    if c.changed_inputs:
+        out.append("<p>Changed inputs: " + ", ".join(f"<code>{_e(p)}</code>" for p in c.changed_inputs) + "</p>")
+    return "".join(out)
+
+
+def _html_safety(report: "RunReport") -> str:
+    s = report.safety
+    if not s:
+        return ""
+    rows = [[c.category, str(c.positives), rate_text(c.recall), rate_text(c.precision), rate_text(c.false_alarm)]
+            for c in [s.overall, *s.per_category]]
+    out = [f"<h2>Safety ({s.n} messages)</h2>", f"<p>Route accuracy {_e(rate_text(s.route_accuracy))}.</p>",
+           _table(["category", "crisis cases", "recall", "precision", "false-alarm rate"], rows)]
+    by_id = {c.id: c for c in s.cases}
+    for title, ids in (("Misses (crisis not caught)", s.misses), ("False alarms", s.false_alarms),
+                       ("Caution/ok mix-ups", s.route_mismatches)):
+        rows = [[i, by_id[i].category or "-", by_id[i].kind or "-", f"{by_id[i].expected_route} → {by_id[i].route}",
+                 " | ".join([*by_id[i].history, by_id[i].text]), "; ".join(by_id[i].reasons[:3])] for i in ids]
+        out.append(f"<h3>{_e(title)}: {len(ids)}</h3>" + (_table(["case", "category", "kind", "route", "message", "reasons"], rows) if rows else ""))
+    return "".join(out)
+
+
+def _html_retrieval(report: "RunReport") -> str:
+    r = report.retrieval
+    if not r:
+        return ""
+    rows = [[m.mode, str(m.overall.n), num(m.overall.recall_at_k), num(m.overall.mrr), num(m.overall.ndcg_at_10),
+             pct(m.overall.hit_rate_at_k.value), num(m.latency.p95_ms, 1), f"{m.cross_check_max_diff:.1e}"] for m in r.modes]
+    out = [f"<h2>Retrieval</h2><p>Document level, computed with {_e(r.library)} ({_e(', '.join(r.measures))}), "
+           "cross-checked against guide.evals.retrieval.</p>",
+           _table(["mode", "n", f"recall@{r.k}", "MRR", "nDCG@10", f"hit@{r.k}", "p95 ms", "cross-check Δ"], rows)]
+    by_key = {(c.id, c.mode): c for c in r.cases}
+    for m in r.modes:
+        miss = [[i, by_key[(i, m.mode)].query, ", ".join(by_key[(i, m.mode)].relevant),
+                 ", ".join(by_key[(i, m.mode)].ranking[:r.k])] for i in m.misses]
+        out.append(f"<h3>Misses ({_e(m.mode)}): {len(miss)}</h3>" + (_table(["case", "query", "relevant", f"top {r.k}"], miss) if miss else ""))
+    return "".join(out)
+
+
+def _html_answers(report: "RunReport") -> str:
+    a = report.answers
+    if not a:
+        return ""
+    rows = [[kind, str(g.n), rate_text(g.pass_rate), rate_text(g.citation_validity), pct(g.groundedness)]
+            for kind, g in [("all", a.overall), *a.by_kind.items()]]
+    out = ["<h2>Answers</h2>", f"<p>Citation support: share of a sentence's content tokens found in the cited passage "
+           f"≥ {a.support_threshold}. Groundedness: share of cited sentences supported by a retrieved passage "
+           "(replies without citations, e.g. crisis replies, are left out, not counted as 0).</p>",
+           _table(["kind", "n", "pass rate", "citation validity", "groundedness"], rows)]
+    failing = [c for c in a.cases if not c.passed]
+    out.append(f"<h3>Failing conversations: {len(failing)}</h3>")
+    for c in failing:
+        turns = "".join(f"<li>{_e(t)}</li>" for t in c.turns)
+        cites = "".join(f"<li>[{x.n}] <b>{_e(x.doc_id)}</b> — {_e(x.section)}<br><small>{_e(_cut(x.quote, 400))}</small></li>"
+                        for x in c.citations) or "<li>(none)</li>"
+        problems = "".join(f"<li>{_e(p)}</li>" for p in [*c.failures, *c.citation_problems])
+        out.append(f"<details><summary><code>{_e(c.id)}</code> [{_e(c.kind)}] {_e(_cut(c.turns[-1], 120))} — "
+                   f"<span class='status-fail'>{_e(_cut('; '.join([*c.failures, *c.citation_problems]), 140))}</span></summary>"
+                   f"<table><tr><th>question</th><th>answer ({_e(c.route)}, expected {_e(c.expected_route)})</th><th>citations</th></tr>"
+                   f"<tr><td><ol>{turns}</ol><b>problems</b><ul>{problems}</ul></td><td class='answer'>{_e(c.text)}</td>"
+                   f"<td><ul>{cites}</ul></td></tr></table></details>")
+    return "".join(out)
+
+
+def _html_latency(report: "RunReport") -> str:
+    if not report.latency:
+        return ""
+    rows = [[stage, str(st.n), num(st.p50_ms, 1), num(st.p95_ms, 1), num(st.max_ms, 1)]
+            for stage, st in report.latency.items() if st.n]
+    return "<h2>Latency</h2>" + _table(["stage", "n", "p50 ms", "p95 ms", "max ms"], rows)
+
+
+# ---------------------------------------------------------------- files
+def write_outputs(report: "RunReport", out_dir: Path) -> dict[str, Path]:
+    """report.json, report.md and report.html in out_dir (created); returns their paths."""
+    from guide.evals.report import dump_report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out_dir / "report.json", "md": out_dir / "report.md", "html": out_dir / "report.html"}
+    paths["json"].write_text(dump_report(report), encoding="utf-8")
+    paths["md"].write_text(to_markdown(report), encoding="utf-8")
+    paths["html"].write_text(to_html(report), encoding="utf-8")
+    return paths

@@ -1,0 +1,345 @@
+"""The evaluation run report: typed models, the versioned report.json and its JSON Schema.
+
+report.json is a stable contract read by the staff page, `--compare` and CI. Bump SCHEMA_VERSION when a
+field changes meaning or goes away (adding an optional field is a minor bump); `guide eval --write-schema`
+regenerates guide/evals/report.schema.json from these models and a test keeps the two in sync.
+Every number is JSON-safe: an undefined rate (0 cases) is null, never NaN.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from guide.errors import InputError
+
+SCHEMA_VERSION = "1.0"
+SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
+SUITES = ("safety", "retrieval", "conversations")
+Suite = Literal["safety", "retrieval", "conversations"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Rate(_Model):
+    """k of n with a 95% Wilson score interval; value, low and high are null when n is 0."""
+
+    k: int = Field(ge=0)
+    n: int = Field(ge=0)
+    value: float | None
+    low: float | None
+    high: float | None
+
+
+class Confusion(_Model):
+    """Counts with rows = expected label and columns = predicted label, both in `labels` order."""
+
+    labels: list[str]
+    predicted_labels: list[str]
+    matrix: list[list[int]]
+
+
+class LatencyStats(_Model):
+    n: int
+    p50_ms: float | None
+    p95_ms: float | None
+    mean_ms: float | None
+    max_ms: float | None
+
+
+# ---------------------------------------------------------------- safety
+class SafetyCategoryMetrics(_Model):
+    category: str
+    positives: int = Field(description="cases expected to route to crisis in this category")
+    negatives: int = Field(description="cases expected NOT to route to crisis in this category")
+    recall: Rate
+    precision: Rate
+    false_alarm: Rate
+
+
+class SafetyCaseResult(_Model):
+    id: str
+    text: str
+    history: list[str]
+    category: str | None
+    kind: str | None
+    tags: list[str]
+    expected_route: str
+    route: str
+    predicted_category: str | None
+    score: float
+    reasons: list[str]
+    outcome: Literal["correct", "miss", "false_alarm", "route_mismatch"]
+    passed: bool
+    error: str | None = None
+    latency_ms: float
+
+
+class SafetyReport(_Model):
+    n: int
+    overall: SafetyCategoryMetrics
+    per_category: list[SafetyCategoryMetrics]
+    route_accuracy: Rate
+    route_confusion: Confusion
+    category_confusion: Confusion = Field(description="expected crisis cases: expected category vs predicted")
+    misses: list[str]
+    false_alarms: list[str]
+    route_mismatches: list[str]
+    errors: list[str]
+    latency: LatencyStats
+    cases: list[SafetyCaseResult]
+
+
+# ---------------------------------------------------------------- routing (from the conversations suite)
+class RoutingReport(_Model):
+    n: int
+    accuracy: Rate
+    per_route_recall: dict[str, Rate]
+    confusion: Confusion
+    mismatches: list[str]
+
+
+# ---------------------------------------------------------------- retrieval
+class RetrievalCaseResult(_Model):
+    id: str
+    mode: str
+    query: str
+    language: str
+    tags: list[str]
+    relevant: list[str]
+    ranking: list[str]
+    recall_at_k: float
+    reciprocal_rank: float
+    ndcg_at_10: float
+    passed: bool = Field(description="at least one relevant document in the top k")
+    latency_ms: float
+
+
+class RetrievalGroupMetrics(_Model):
+    n: int
+    recall_at_k: float | None
+    mrr: float | None
+    ndcg_at_10: float | None
+    hit_rate_at_k: Rate
+
+
+class RetrievalModeMetrics(_Model):
+    mode: str
+    k: int
+    overall: RetrievalGroupMetrics
+    by_language: dict[str, RetrievalGroupMetrics]
+    by_difficulty: dict[str, RetrievalGroupMetrics]
+    cross_check_max_diff: float = Field(description="largest |ir-measures - guide.evals.retrieval| per-query difference")
+    misses: list[str]
+    latency: LatencyStats
+
+
+class RetrievalReport(_Model):
+    k: int
+    depth: int
+    library: str
+    measures: list[str]
+    modes: list[RetrievalModeMetrics]
+    cases: list[RetrievalCaseResult]
+
+
+# ---------------------------------------------------------------- answers
+class CitationOut(_Model):
+    n: int
+    doc_id: str
+    title: str
+    section: str
+    url: str
+    quote: str
+
+
+class ConversationCaseResult(_Model):
+    id: str
+    kind: str
+    category: str | None
+    audience: str
+    tags: list[str]
+    turns: list[str]
+    expected_route: str
+    route: str
+    expected_sources: list[str]
+    passed: bool
+    failures: list[str]
+    citation_problems: list[str]
+    citation_checks: int = Field(description="citation entries + [n] marks checked for this answer")
+    citations: list[CitationOut]
+    text: str
+    groundedness: float | None = Field(description="null when the reply has no cited sentences (e.g. crisis)")
+    latency_ms: float
+    timings_ms: dict[str, float]
+
+
+class AnswerGroupMetrics(_Model):
+    n: int
+    pass_rate: Rate
+    citation_validity: Rate = Field(description="valid citation checks / all citation checks")
+    groundedness: float | None = Field(description="mean over answers with cited sentences")
+    grounded_answers: int
+
+
+class AnswersReport(_Model):
+    overall: AnswerGroupMetrics
+    by_kind: dict[str, AnswerGroupMetrics]
+    failing: list[str]
+    support_threshold: float
+    cases: list[ConversationCaseResult]
+
+
+# ---------------------------------------------------------------- gate and comparison
+class ThresholdCheck(_Model):
+    metric: str
+    op: Literal[">=", "<=", "=="]
+    threshold: float
+    value: float | None
+    status: Literal["pass", "fail", "skipped"]
+    description: str = ""
+    failing_cases: list[str] = Field(default_factory=list)
+
+
+class Gate(_Model):
+    passed: bool
+    thresholds_file: str
+    checks: list[ThresholdCheck]
+
+    @property
+    def breaches(self) -> list[ThresholdCheck]:
+        return [c for c in self.checks if c.status == "fail"]
+
+
+class MetricDelta(_Model):
+    metric: str
+    before: float | None
+    after: float | None
+    delta: float | None
+
+
+class CaseChange(_Model):
+    suite: str
+    id: str
+    before: Literal["pass", "fail", "absent"]
+    after: Literal["pass", "fail", "absent"]
+    detail: str = ""
+
+
+class Comparison(_Model):
+    previous_run_id: str
+    previous_path: str
+    previous_git_commit: str | None
+    newly_failing: list[CaseChange]
+    newly_passing: list[CaseChange]
+    added_cases: list[str]
+    removed_cases: list[str]
+    metrics: list[MetricDelta]
+    changed_settings: dict[str, list[Any]] = Field(description="setting → [before, after]")
+    changed_inputs: list[str] = Field(description="suite files, lexicon or thresholds whose hash changed")
+
+
+# ---------------------------------------------------------------- the run
+class RunMeta(_Model):
+    id: str
+    started_at: str
+    finished_at: str
+    duration_s: float
+    guide_version: str
+    python: str
+    git_commit: str | None
+    git_dirty: bool | None
+    corpus_hash: str
+    documents: int
+    suites: list[str]
+    tags: list[str]
+    modes: list[str]
+    settings: dict[str, Any]
+    inputs: dict[str, str] = Field(description="relative path → sha256 of every suite file, lexicon and thresholds")
+    suite_seconds: dict[str, float]
+    case_counts: dict[str, int]
+
+
+class RunReport(_Model):
+    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    run: RunMeta
+    metrics: dict[str, float | None] = Field(description="flat headline metrics; the names thresholds and --compare use")
+    latency: dict[str, LatencyStats]
+    safety: SafetyReport | None = None
+    routing: RoutingReport | None = None
+    retrieval: RetrievalReport | None = None
+    answers: AnswersReport | None = None
+    gate: Gate | None = None
+    comparison: Comparison | None = None
+
+    def case_status(self) -> dict[tuple[str, str], tuple[bool, str]]:
+        """(suite, case id) → (passed, one-line detail) for every case in the run; retrieval ids carry the mode."""
+        out: dict[tuple[str, str], tuple[bool, str]] = {}
+        if self.safety:
+            for c in self.safety.cases:
+                out[("safety", c.id)] = (c.passed, f"expected {c.expected_route}, got {c.route} ({c.outcome})")
+        if self.retrieval:
+            for r in self.retrieval.cases:
+                out[("retrieval", f"{r.id}@{r.mode}")] = (
+                    r.passed, f"top {len(r.ranking[:self.retrieval.k])}: {', '.join(r.ranking[:self.retrieval.k])}")
+        if self.answers:
+            for a in self.answers.cases:
+                out[("conversations", a.id)] = (a.passed, "; ".join([*a.failures, *a.citation_problems]) or "ok")
+        return out
+
+
+# ---------------------------------------------------------------- files
+def json_schema() -> dict[str, Any]:
+    schema = RunReport.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://recovery-guide.local/report.schema.json#{SCHEMA_VERSION}"
+    return schema
+
+
+def write_schema(path: Path = SCHEMA_PATH) -> Path:
+    path.write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def validate_report_json(data: dict[str, Any]) -> None:
+    """Raise InputError if data does not match the shipped JSON Schema (for files written by any version)."""
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        first = errors[0]
+        where = "/".join(map(str, first.path)) or "(root)"
+        raise InputError(f"report.json does not match schema {SCHEMA_VERSION} at {where}: {first.message}")
+
+
+def dump_report(report: RunReport) -> str:
+    return json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def load_report(path: Path) -> RunReport:
+    """A report from report.json or from a run directory holding one; errors say which file is wrong."""
+    file = path / "report.json" if path.is_dir() else path
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"No eval report at {file}. Pass a run directory from `guide eval --out` or its report.json.") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{file} is not valid JSON ({exc.msg}).") from None
+    version = str(data.get("schema_version", ""))
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise InputError(f"{file} has report schema {version or '(none)'}; this guide reads {SCHEMA_VERSION}. Re-run `guide eval`.")
+    return RunReport.model_validate(data)
+
+
+def list_runs(runs_dir: Path) -> list[Path]:
+    """Run directories under runs_dir that hold a report.json, newest first."""
+    if not runs_dir.is_dir():
+        return []
+    runs = [p for p in runs_dir.iterdir() if (p / "report.json").is_file()]
+    return sorted(runs, key=lambda p: ((p / "report.json").stat().st_mtime, p.name), reverse=True)

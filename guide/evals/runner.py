@@ -1,0 +1,466 @@
+"""Run the evaluation suites in evals/ (safety, retrieval, conversations) and return one typed RunReport.
+
+Everything the CLI and the staff page show comes from `run_eval`; components are injectable (a pipeline,
+a retriever, a safety checker) so tests can run a suite against a fixture corpus or a broken lexicon.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from guide.errors import InputError
+from guide.evals.cases import ConversationCase, RetrievalCase, SafetyCase, load_cases
+from guide.evals.report import (
+    SUITES,
+    AnswersReport,
+    CitationOut,
+    ConversationCaseResult,
+    LatencyStats,
+    RetrievalCaseResult,
+    RetrievalModeMetrics,
+    RetrievalReport,
+    RoutingReport,
+    RunMeta,
+    RunReport,
+    SafetyCaseResult,
+    SafetyReport,
+)
+
+if TYPE_CHECKING:
+    from guide.config import Settings
+    from guide.pipeline import Pipeline
+    from guide.retrieval.index import Retriever
+    from guide.types import Answer
+
+#: progress(suite, done, total) over all cases of the run; the CLI draws tqdm, the staff page st.progress.
+EvalProgress = Callable[[str, int, int], None]
+ROUTES = ("answer", "decline", "crisis")
+SAFETY_ROUTES = ("crisis", "caution", "ok")
+STAGES = ("input", "safety", "scope", "query", "retrieve", "compose", "output_check")
+#: Settings recorded in report.json (and diffed by --compare): everything that changes an answer.
+RECORDED_SETTINGS = ("embedding_model", "retrieval_mode", "top_k", "min_confidence", "safety_semantic", "rrf_k",
+                     "chunk_size", "chunk_overlap", "region", "llm", "max_message_chars", "collection")
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """What to run: suite names (default all), tags every case must carry, retrieval modes, cut-offs."""
+
+    suites: tuple[str, ...] = SUITES
+    tags: tuple[str, ...] = ()
+    modes: tuple[str, ...] = ()
+    k: int = 5
+    depth: int = 10
+    thresholds: Path | None = None
+    lexicon_path: Path | None = None
+
+
+@dataclass
+class _Cases:
+    safety: list[SafetyCase]
+    retrieval: list[RetrievalCase]
+    conversations: list[ConversationCase]
+
+    @property
+    def total(self) -> int:
+        return len(self.safety) + len(self.retrieval) + len(self.conversations)
+
+
+def load_suites(evals_dir: Path, suites: Sequence[str], tags: Sequence[str] = ()) -> _Cases:
+    """Validate and load the chosen suites (all of a suite's files), keeping cases with every tag."""
+    unknown = [s for s in suites if s not in SUITES]
+    if unknown:
+        raise InputError(f"Unknown suite {unknown[0]!r}; choose from {', '.join(SUITES)}.")
+    return _Cases(
+        safety=load_cases(evals_dir / "safety", SafetyCase, tags) if "safety" in suites else [],
+        retrieval=load_cases(evals_dir / "retrieval", RetrievalCase, tags) if "retrieval" in suites else [],
+        conversations=load_cases(evals_dir / "conversations", ConversationCase, tags) if "conversations" in suites else [],
+    )
+
+
+class _Counter:
+    def __init__(self, total: int, progress: EvalProgress | None) -> None:
+        self.done, self.total, self.progress = 0, total, progress
+
+    def step(self, suite: str) -> None:
+        self.done += 1
+        if self.progress:
+            self.progress(suite, self.done, self.total)
+
+
+def run_eval(
+    settings: "Settings",
+    options: EvalOptions = EvalOptions(),
+    *,
+    pipeline: "Pipeline | None" = None,
+    retriever: "Retriever | None" = None,
+    checker: Any = None,
+    progress: EvalProgress | None = None,
+    index_progress: Any = None,
+    run_id: str | None = None,
+) -> RunReport:
+    """Run the suites and return the report with its gate applied (thresholds from evals/thresholds.yaml)."""
+    from guide.corpus import corpus_hash, load_vetted
+    from guide.evals.thresholds import THRESHOLDS_FILE, apply_thresholds, load_thresholds
+
+    started = datetime.now(timezone.utc)
+    t_start = time.perf_counter()
+    modes = tuple(dict.fromkeys(options.modes)) or (settings.retrieval_mode,)
+    if modes[0] != settings.retrieval_mode:
+        settings = settings.with_overrides(retrieval_mode=modes[0])
+    thresholds_path = options.thresholds or settings.evals_dir / THRESHOLDS_FILE
+    thresholds = load_thresholds(thresholds_path)  # fail fast, before any model loads
+    cases = load_suites(settings.evals_dir, options.suites, options.tags)
+    documents = load_vetted(settings.corpus_dir)
+    known_docs = {d.id for d in documents}
+    suite_seconds: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    if cases.conversations and pipeline is None:
+        from guide.pipeline import Pipeline, build_pipeline
+
+        if retriever is not None:
+            pipeline = Pipeline(settings, retriever, checker=checker)
+        else:
+            pipeline = build_pipeline(settings, progress=index_progress)
+    if pipeline is not None:
+        retriever = retriever or pipeline.retriever
+        checker = checker if checker is not None else pipeline.checker
+    if cases.retrieval and retriever is None:
+        from guide.retrieval.index import open_retriever
+
+        retriever, _ = open_retriever(settings, progress=index_progress)
+    if cases.safety and checker is None:
+        checker = _default_checker(settings, retriever, options.lexicon_path)
+    if checker is not None and hasattr(checker, "warm") and cases.safety:
+        checker.warm()
+    suite_seconds["setup"] = round(time.perf_counter() - t0, 3)
+
+    counter = _Counter(cases.total, progress)
+    safety = routing = retrieval = answers = None
+    latency: dict[str, LatencyStats] = {}
+    if cases.safety:
+        t0 = time.perf_counter()
+        safety = evaluate_safety(checker, cases.safety, on_case=lambda: counter.step("safety"))
+        suite_seconds["safety"] = round(time.perf_counter() - t0, 3)
+        latency["safety_check"] = safety.latency
+    if cases.retrieval:
+        assert retriever is not None
+        t0 = time.perf_counter()
+        retrieval = evaluate_retrieval_modes(retriever, cases.retrieval, modes, options.k, options.depth,
+                                             on_case=lambda: counter.step("retrieval"))
+        suite_seconds["retrieval"] = round(time.perf_counter() - t0, 3)
+        for m in retrieval.modes:
+            latency[f"retrieval_{m.mode}"] = m.latency
+    if cases.conversations:
+        assert pipeline is not None
+        t0 = time.perf_counter()
+        answers, routing, stage_latency = evaluate_conversations(
+            pipeline, cases.conversations, known_docs, on_case=lambda: counter.step("conversations"))
+        suite_seconds["conversations"] = round(time.perf_counter() - t0, 3)
+        latency.update(stage_latency)
+
+    finished = datetime.now(timezone.utc)
+    meta = RunMeta(
+        id=run_id or started.strftime("%Y%m%d-%H%M%S"),
+        started_at=started.isoformat(timespec="seconds"),
+        finished_at=finished.isoformat(timespec="seconds"),
+        duration_s=round(time.perf_counter() - t_start, 3),
+        guide_version=_version(),
+        python=platform.python_version(),
+        git_commit=_git(["rev-parse", "HEAD"]),
+        git_dirty=None if (status := _git(["status", "--porcelain", "--untracked-files=no"])) is None else bool(status),
+        corpus_hash=corpus_hash(documents),
+        documents=len(documents),
+        suites=[s for s in SUITES if s in options.suites],
+        tags=list(options.tags),
+        modes=list(modes),
+        settings={
+            **{k: _jsonable(getattr(settings, k)) for k in RECORDED_SETTINGS},
+            "safety_checker": getattr(checker, "name", type(checker).__name__) if checker is not None else None,
+            "composer": getattr(getattr(pipeline, "llm_composer", None), "name", None) or "extractive",
+            "k": options.k,
+        },
+        inputs=input_hashes(settings.evals_dir, thresholds_path, options.lexicon_path),
+        suite_seconds=suite_seconds,
+        case_counts={"safety": len(cases.safety), "retrieval": len(cases.retrieval),
+                     "conversations": len(cases.conversations)},
+    )
+    report = RunReport(run=meta, metrics={}, latency=latency, safety=safety, routing=routing,
+                       retrieval=retrieval, answers=answers)
+    report = report.model_copy(update={"metrics": flat_metrics(report)})
+    gate = apply_thresholds(report, thresholds, _display_path(thresholds_path))
+    return report.model_copy(update={"gate": gate})
+
+
+def _default_checker(settings: "Settings", retriever: "Retriever | None", lexicon_path: Path | None) -> Any:
+    from guide.safety import SafetyChecker
+
+    embedder = None
+    if settings.safety_semantic:
+        if retriever is not None:
+            embedder = retriever.embedder
+        else:
+            from guide.retrieval.embedding import make_embedder
+
+            embedder = make_embedder(settings.embedding_model)
+    return SafetyChecker(embedder, lexicon_path=lexicon_path)
+
+
+# ---------------------------------------------------------------- safety
+def evaluate_safety(checker: Any, cases: Sequence[SafetyCase], on_case: Callable[[], None] | None = None) -> SafetyReport:
+    """Route every safety message with checker.check (exceptions recorded and counted as a crisis route,
+    as the pipeline fails closed) and compute per-category crisis metrics."""
+    from guide.types import Turn
+
+    results = []
+    for case in cases:
+        history = [Turn(role="user", text=h) for h in case.history]
+        error = None
+        t0 = time.perf_counter()
+        try:
+            verdict = checker.check(case.text, history)
+            route, category, score, reasons = verdict.route, verdict.category, verdict.score, list(verdict.reasons)
+        except Exception as exc:  # noqa: BLE001 - recorded per case; the pipeline would fail closed
+            route, category, score, reasons = "crisis", None, 1.0, []
+            error = f"{type(exc).__name__}: {exc}"
+        ms = (time.perf_counter() - t0) * 1000
+        results.append(SafetyCaseResult(
+            id=case.id, text=case.text, history=list(case.history), category=case.category,
+            kind=case.kind, tags=sorted(case.tags), expected_route=case.expected_route, route=route,
+            predicted_category=category, score=float(score), reasons=reasons,
+            outcome=safety_outcome(case.expected_route, route), passed=route == case.expected_route and error is None,
+            error=error, latency_ms=round(ms, 3),
+        ))
+        if on_case:
+            on_case()
+    return safety_report(results)
+
+
+def safety_outcome(expected: str, got: str) -> str:
+    if expected == "crisis" and got != "crisis":
+        return "miss"
+    if expected != "crisis" and got == "crisis":
+        return "false_alarm"
+    return "correct" if expected == got else "route_mismatch"
+
+
+def safety_report(results: Sequence[SafetyCaseResult]) -> SafetyReport:
+    from guide.evals.metrics import accuracy, confusion, latency_stats
+
+    raise NotImplementedError  # filled in with guide.safety.metrics
+
+
+# ---------------------------------------------------------------- retrieval
+def evaluate_retrieval_modes(
+    retriever: "Retriever", cases: Sequence[RetrievalCase], modes: Sequence[str], k: int = 5, depth: int = 10,
+    on_case: Callable[[], None] | None = None,
+) -> RetrievalReport:
+    """Document rankings from guide.evals.retrieval, scored with ir-measures; its own numbers are the cross-check."""
+    from guide.evals.metrics import IR_LIBRARY, ir_measure_names, ir_scores, latency_stats, retrieval_group
+    from guide.evals.retrieval import evaluate_retrieval
+
+    import ir_measures
+
+    by_id = {c.id: c for c in cases}
+    all_rows: list[RetrievalCaseResult] = []
+    mode_metrics = []
+    for mode in modes:
+        own = evaluate_retrieval(retriever, cases, mode=mode, k=k, depth=depth, on_case=on_case)
+        scores = ir_scores({r.case_id: r.relevant for r in own.results}, {r.case_id: r.ranking for r in own.results}, k)
+        rows = []
+        diff = 0.0
+        for r in own.results:
+            s = scores[r.case_id]
+            diff = max(diff, abs(s["recall_at_k"] - r.recall_at_k), abs(s["reciprocal_rank"] - r.reciprocal_rank),
+                       abs(s["ndcg_at_10"] - r.ndcg_at_10))
+            case = by_id[r.case_id]
+            rows.append(RetrievalCaseResult(
+                id=r.case_id, mode=mode, query=r.query, language=r.language, tags=sorted(case.tags),
+                relevant=list(r.relevant), ranking=list(r.ranking), recall_at_k=s["recall_at_k"],
+                reciprocal_rank=s["reciprocal_rank"], ndcg_at_10=s["ndcg_at_10"],
+                passed=bool(set(r.relevant) & set(r.ranking[:k])), latency_ms=round(r.latency_ms, 3),
+            ))
+        groups = _group_by(rows, lambda row: row.language)
+        difficulty = _group_by(rows, lambda row: str(by_id[row.id].difficulty or "unknown"))
+        mode_metrics.append(RetrievalModeMetrics(
+            mode=mode, k=k, overall=retrieval_group(rows),
+            by_language={g: retrieval_group(v) for g, v in groups.items()},
+            by_difficulty={g: retrieval_group(v) for g, v in difficulty.items()},
+            cross_check_max_diff=round(diff, 12), misses=[r.id for r in rows if not r.passed],
+            latency=latency_stats(r.latency_ms for r in rows),
+        ))
+        all_rows += rows
+    return RetrievalReport(k=k, depth=depth, library=f"{IR_LIBRARY} {ir_measures.__version__}",
+                           measures=ir_measure_names(k), modes=mode_metrics, cases=all_rows)
+
+
+def _group_by(rows: Sequence[Any], key: Callable[[Any], str]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for r in rows:
+        out.setdefault(key(r), []).append(r)
+    return dict(sorted(out.items()))
+
+
+# ---------------------------------------------------------------- conversations
+class _Recording:
+    """Wraps a pipeline so the eval sees every Answer a case produced (citations, timings)."""
+
+    def __init__(self, pipeline: "Pipeline") -> None:
+        self.pipeline = pipeline
+        self.answers: list["Answer"] = []
+
+    def answer(self, history: Any, message: str, audience: str = "newcomer") -> "Answer":
+        answer = self.pipeline.answer(history, message, audience)
+        self.answers.append(answer)
+        return answer
+
+
+def evaluate_conversations(
+    pipeline: "Pipeline", cases: Sequence[ConversationCase], known_docs: set[str],
+    on_case: Callable[[], None] | None = None,
+) -> tuple[AnswersReport, RoutingReport, dict[str, LatencyStats]]:
+    """Play every conversation (guide.evals.answers.run_case) and compute answer, routing and latency metrics."""
+    from guide.evals.answers import SUPPORT_THRESHOLD, run_case
+    from guide.evals.metrics import (
+        accuracy,
+        answer_group,
+        citation_checks,
+        confusion,
+        latency_stats,
+        per_label_recall,
+    )
+
+    rows: list[ConversationCaseResult] = []
+    for case in cases:
+        rec = _Recording(pipeline)
+        r = run_case(rec, case, known_docs)  # type: ignore[arg-type]
+        last = rec.answers[-1]
+        rows.append(ConversationCaseResult(
+            id=r.case_id, kind=r.kind, category=case.category, audience=case.audience or "newcomer",
+            tags=sorted(case.tags), turns=list(r.turns), expected_route=r.expected_route, route=r.route,
+            expected_sources=list(case.expect.sources), passed=r.passed, failures=list(r.failures),
+            citation_problems=list(r.citation_problems), citation_checks=citation_checks(last.text, len(last.citations)),
+            citations=[CitationOut(**c.model_dump()) for c in last.citations], text=r.text,
+            groundedness=r.groundedness, latency_ms=round(r.latency_ms, 3),
+            timings_ms={k: round(v, 3) for k, v in last.timings_ms.items()},
+        ))
+        if on_case:
+            on_case()
+    kinds = _group_by(rows, lambda row: row.kind)
+    answers = AnswersReport(
+        overall=answer_group(rows), by_kind={k: answer_group(v) for k, v in kinds.items()},
+        failing=[r.id for r in rows if not r.passed], support_threshold=SUPPORT_THRESHOLD, cases=rows,
+    )
+    pairs = [(r.expected_route, r.route) for r in rows]
+    routing = RoutingReport(
+        n=len(rows), accuracy=accuracy(pairs), per_route_recall=per_label_recall(pairs, ROUTES),
+        confusion=confusion(pairs, ROUTES), mismatches=[r.id for r in rows if r.route != r.expected_route],
+    )
+    stages = {s: latency_stats(r.timings_ms[s] for r in rows if s in r.timings_ms) for s in STAGES}
+    stages["total"] = latency_stats(r.latency_ms for r in rows)
+    return answers, routing, stages
+
+
+# ---------------------------------------------------------------- flat metrics
+def flat_metrics(report: RunReport) -> dict[str, float | None]:
+    """The headline numbers under stable dotted names (thresholds, --compare and the charts use these)."""
+    m: dict[str, float | None] = {}
+    if report.safety:
+        s = report.safety
+        m["safety.recall"] = s.overall.recall.value
+        m["safety.precision"] = s.overall.precision.value
+        m["safety.false_alarm"] = s.overall.false_alarm.value
+        m["safety.route_accuracy"] = s.route_accuracy.value
+        for c in s.per_category:
+            m[f"safety.{c.category}.recall"] = c.recall.value
+            m[f"safety.{c.category}.precision"] = c.precision.value
+            m[f"safety.{c.category}.false_alarm"] = c.false_alarm.value
+    if report.routing:
+        m["routing.accuracy"] = report.routing.accuracy.value
+        for route, r in report.routing.per_route_recall.items():
+            m[f"routing.{route}.recall"] = r.value
+    if report.retrieval:
+        k = report.retrieval.k
+        for mm in report.retrieval.modes:
+            m[f"retrieval.{mm.mode}.recall_at_{k}"] = mm.overall.recall_at_k
+            m[f"retrieval.{mm.mode}.mrr"] = mm.overall.mrr
+            m[f"retrieval.{mm.mode}.ndcg_at_10"] = mm.overall.ndcg_at_10
+            m[f"retrieval.{mm.mode}.hit_rate_at_{k}"] = mm.overall.hit_rate_at_k.value
+    if report.answers:
+        a = report.answers
+        m["answers.pass_rate"] = a.overall.pass_rate.value
+        m["answers.citation_validity"] = a.overall.citation_validity.value
+        m["answers.groundedness"] = a.overall.groundedness
+        for kind, g in a.by_kind.items():
+            m[f"answers.{kind}.pass_rate"] = g.pass_rate.value
+            m[f"answers.{kind}.citation_validity"] = g.citation_validity.value
+            m[f"answers.{kind}.groundedness"] = g.groundedness
+    for stage, st in report.latency.items():
+        m[f"latency.{stage}.p50_ms"] = st.p50_ms
+        m[f"latency.{stage}.p95_ms"] = st.p95_ms
+    return {k: (None if v is None else round(float(v), 6)) for k, v in m.items()}
+
+
+# ---------------------------------------------------------------- run metadata
+def _git(args: list[str]) -> str | None:
+    from guide.config import REPO_ROOT
+
+    try:
+        out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def _version() -> str:
+    from guide import __version__
+
+    return __version__
+
+
+def _jsonable(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
+
+
+def _display_path(path: Path) -> str:
+    from guide.config import REPO_ROOT
+
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def input_hashes(evals_dir: Path, thresholds: Path, lexicon_path: Path | None = None) -> dict[str, str]:
+    """sha256 of every suite file, the thresholds and the crisis lexicon, so --compare can say what changed."""
+    from guide.evals.cases import suite_files
+
+    out: dict[str, str] = {}
+    for suite in SUITES:
+        d = evals_dir / suite
+        if d.is_dir():
+            for p in suite_files(d):
+                out[f"evals/{suite}/{p.name}"] = _sha256(p)
+    if thresholds.is_file():
+        out["evals/thresholds.yaml"] = _sha256(thresholds)
+    try:
+        from guide.safety.lexicon import DEFAULT_LEXICON
+    except ImportError:  # pragma: no cover - the safety layer is part of the package
+        DEFAULT_LEXICON = None  # noqa: N806
+    lexicon = lexicon_path or DEFAULT_LEXICON
+    if lexicon is not None and Path(lexicon).is_file():
+        out["lexicon.yaml"] = _sha256(Path(lexicon))
+    return dict(sorted(out.items()))

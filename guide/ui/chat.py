@@ -1,0 +1,293 @@
+"""The chat page. It only renders: the pipeline decides (guide.pipeline), render.py builds the strings,
+session.py holds the conversation. The help lines are drawn first, before anything that could fail."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import streamlit as st
+
+from guide.ui import render
+from guide.ui.session import Conversation, ask
+
+if TYPE_CHECKING:
+    from guide.config import Settings
+    from guide.feedback import SQLiteFeedbackStore
+    from guide.pipeline import Pipeline
+    from guide.types import Answer, Resource
+
+CONVERSATION = "rg_conversation"
+AUDIENCE = "rg_audience"
+PENDING = "rg_pending"
+STREAM_DELAY_S = 0.012
+
+
+# ------------------------------------------------------------------------------------------ resources
+@dataclass
+class PipelineSlot:
+    """Holds the process's one pipeline; built outside st.cache_resource so the progress UI is not replayed."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    pipeline: "Pipeline | None" = None
+
+    def get(self, build: Callable[[], "Pipeline"]) -> "Pipeline":
+        with self.lock:
+            if self.pipeline is None:
+                self.pipeline = build()
+            return self.pipeline
+
+
+@st.cache_resource(show_spinner=False)
+def _pipeline_slot(settings_key: str) -> PipelineSlot:
+    return PipelineSlot()
+
+
+@st.cache_resource(show_spinner=False)
+def _feedback_store(path: str) -> "SQLiteFeedbackStore":
+    from guide.feedback import open_feedback_store
+
+    return open_feedback_store(path)
+
+
+def _progress_text(stage: str, done: int, total: int) -> str:
+    what = {"embedding": "Indexing the vetted guides", "sentences": "Preparing answer sentences"}.get(stage, stage)
+    return f"{what} (first run only): {done}/{total}"
+
+
+def load_pipeline(settings: "Settings", help_lines: Sequence["Resource"]) -> "Pipeline":
+    """The cached pipeline; the first call in a process builds the index with visible progress."""
+    from guide.errors import GuideError
+    from guide.pipeline import build_pipeline
+
+    slot = _pipeline_slot(settings.model_dump_json())
+    if slot.pipeline is not None:
+        return slot.pipeline
+    with st.status("Getting the guide ready…", expanded=True) as status:
+        bar = st.progress(0.0, text="Loading the search model…")
+
+        def progress(stage: str, done: int, total: int) -> None:
+            status.update(label="Building the search index (first run only)…")
+            bar.progress(min(done / total, 1.0) if total else 1.0, text=_progress_text(stage, done, total))
+
+        started = time.perf_counter()
+        try:
+            pipeline = slot.get(lambda: build_pipeline(settings, progress=progress))
+        except GuideError as exc:
+            status.update(label="The guide could not start", state="error", expanded=True)
+            st.error(f"The guide could not start: {exc}")
+            _show_help_lines(help_lines)
+            st.stop()
+        except Exception as exc:  # noqa: BLE001 - a kind message and the help lines, never a traceback
+            status.update(label="The guide could not start", state="error", expanded=True)
+            st.error(f"Sorry, the guide could not start ({type(exc).__name__}). Please try again later.")
+            _show_help_lines(help_lines)
+            st.stop()
+        bar.progress(1.0, text=f"Ready in {time.perf_counter() - started:.1f} s")
+        status.update(label="Ready", state="complete", expanded=False)
+    return pipeline
+
+
+# ------------------------------------------------------------------------------------------ state
+def _conversation() -> Conversation:
+    if CONVERSATION not in st.session_state:
+        st.session_state[CONVERSATION] = Conversation()
+    return st.session_state[CONVERSATION]
+
+
+def _new_conversation() -> None:
+    """Clear everything but the audience."""
+    st.session_state[CONVERSATION] = Conversation()
+    st.session_state.pop(PENDING, None)
+
+
+def _queue(question: str) -> None:
+    st.session_state[PENDING] = question
+
+
+def _on_feedback(db_path: str, conversation_id: str, i: int) -> None:
+    from guide.errors import GuideError
+    from guide.feedback import rating_from_thumbs
+
+    conv = _conversation()
+    if conv.id != conversation_id or i >= len(conv.answers):
+        return
+    rating = rating_from_thumbs(st.session_state.get(f"fb-{conversation_id}-{i}"))
+    try:
+        store = _feedback_store(db_path)
+        if rating is None:
+            entry = conv.feedback_ids.pop(i, None)
+            if entry is not None:
+                store.delete(entry)
+        elif i in conv.feedback_ids:
+            store.update(conv.feedback_ids[i], rating=rating)
+        else:
+            conv.feedback_ids[i] = store.record(rating, conv.questions[i], conv.answers[i])
+    except GuideError:
+        st.session_state["rg_feedback_failed"] = True
+
+
+def _on_comment(db_path: str, conversation_id: str, i: int) -> None:
+    from guide.errors import GuideError
+
+    conv = _conversation()
+    key = f"fbc-{conversation_id}-{i}-text"
+    comment = str(st.session_state.get(key) or "").strip()
+    entry = conv.feedback_ids.get(i)
+    if conv.id != conversation_id or entry is None or not comment:
+        return
+    try:
+        _feedback_store(db_path).update(entry, comment=comment[:2000])
+        st.session_state[f"fbc-{conversation_id}-{i}-sent"] = True
+    except GuideError:
+        st.session_state["rg_feedback_failed"] = True
+
+
+# ------------------------------------------------------------------------------------------ pieces
+def _show_help_lines(resources: Sequence["Resource"]) -> None:
+    st.html(render.resources_html(resources, "Help lines — free, confidential, 24/7"))
+
+
+def _sidebar(settings: "Settings", help_lines: Sequence["Resource"]) -> None:
+    with st.sidebar:
+        st.markdown("### Help now")
+        st.html(render.help_banner_html(help_lines))
+        st.markdown(render.help_lines_markdown(help_lines))
+        st.caption(f"Help lines for region: {settings.region}")
+        st.markdown("### About this guide")
+        st.markdown("Answers come only from vetted public sources, each shown under the answer. It is not a "
+                    "clinician and not for emergencies.")
+        st.caption(render.FEEDBACK_NOTICE)
+
+
+def _welcome(audience: str) -> None:
+    with st.container(border=True):
+        st.markdown(render.WELCOME)
+        st.markdown("**Try asking:**")
+        for n, question in enumerate(render.QUICK_STARTS.get(audience, render.QUICK_STARTS["newcomer"])):
+            st.button(question, key=f"qs-{audience}-{n}", on_click=_queue, args=(question,))
+
+
+def _drip(pieces: Sequence[str]) -> Iterator[str]:
+    for piece in pieces:
+        yield render.answer_markdown(piece)
+        time.sleep(STREAM_DELAY_S)
+
+
+def _citations(answer: "Answer") -> None:
+    if not answer.citations:
+        return
+    st.markdown("**Sources**")
+    for c in answer.citations:
+        st.markdown(render.citation_markdown(c))
+        with st.expander(f"Preview the vetted passage [{c.n}]"):
+            st.markdown(render.quote_markdown(c))
+
+
+def _feedback(settings: "Settings", conv: Conversation, i: int) -> None:
+    db = str(settings.feedback_db)
+    st.feedback("thumbs", key=f"fb-{conv.id}-{i}", on_change=_on_feedback, args=(db, conv.id, i))
+    if i not in conv.feedback_ids:
+        return
+    if st.session_state.get(f"fbc-{conv.id}-{i}-sent"):
+        st.caption("Thanks — your feedback was saved.")
+        return
+    with st.form(key=f"fbc-{conv.id}-{i}", border=False, clear_on_submit=True):
+        st.text_input("Anything to add? (optional)", key=f"fbc-{conv.id}-{i}-text", max_chars=2000,
+                      placeholder="What was missing or unclear?")
+        st.form_submit_button("Send comment", on_click=_on_comment, args=(db, conv.id, i))
+    st.caption("Thanks — your rating was saved. " + render.FEEDBACK_NOTICE)
+
+
+def _assistant(settings: "Settings", conv: Conversation, i: int, answer: "Answer", pieces: Sequence[str] | None) -> None:
+    """One assistant message, top to bottom as render.reply_parts says; `pieces` streams a fresh answer."""
+    parts = render.reply_parts(answer, conv.pinned)
+    if parts["pinned"]:
+        st.html(render.pinned_line_html(parts["pinned"]))  # type: ignore[arg-type]
+    if parts["card"]:
+        st.html(render.crisis_card_html(answer.text, answer.resources))
+    elif pieces is not None:
+        st.write_stream(_drip(pieces))
+    else:
+        st.markdown(render.answer_markdown(answer.text))
+    if answer.notice:
+        st.info(answer.notice)
+    if parts["side"]:
+        heading = "Help lines — free, confidential, 24/7" if answer.decline_kind == "error" else "Help lines"
+        st.html(render.resources_html(parts["side"], heading))  # type: ignore[arg-type]
+    _citations(answer)
+    _feedback(settings, conv, i)
+
+
+def _user(question: str) -> None:
+    with st.chat_message("user"):
+        st.markdown(render.user_markdown(question))
+
+
+# ------------------------------------------------------------------------------------------ page
+def render_chat(settings: "Settings | None" = None) -> None:
+    """The whole chat page (st.navigation's default page)."""
+    from guide import safety
+    from guide.config import load_settings
+
+    settings = settings or load_settings()
+    help_lines = tuple(safety.always_visible(settings.region))
+    st.html(render.CSS)
+    st.html(render.help_banner_html(help_lines))  # first, before anything that could fail
+    _sidebar(settings, help_lines)
+    st.title("Recovery Guide")
+    st.caption("Peer support and recovery options, from vetted public sources — with the source under every answer.")
+    pinned_slot = st.container()
+
+    conv = _conversation()
+    prompt = st.chat_input("Ask about meetings, family support, treatment…")
+    message = prompt if prompt is not None else st.session_state.pop(PENDING, None)
+
+    top = st.columns([3, 1], vertical_alignment="bottom")
+    with top[0]:
+        audience = st.segmented_control(
+            "I'm asking as", options=list(render.AUDIENCE_LABELS), format_func=render.AUDIENCE_LABELS.get,
+            default="newcomer", required=True, key=AUDIENCE,
+        ) or "newcomer"
+    with top[1]:
+        st.button("New conversation", on_click=_new_conversation, icon=":material/refresh:",
+                  disabled=conv.empty and message is None)
+
+    pipeline = load_pipeline(settings, help_lines)
+    if conv.empty and message is None:
+        _welcome(audience)
+
+    for i, question, answer in conv.exchanges():
+        _user(question)
+        with st.chat_message("assistant"):
+            _assistant(settings, conv, i, answer, None)
+
+    if message is not None:
+        _user(message)
+        with st.chat_message("assistant"):
+            with st.spinner(render.THINKING):
+                pieces, answer = ask(pipeline, conv, message, audience, settings.region)
+            conv.add(message, answer)
+            _assistant(settings, conv, len(conv.answers) - 1, answer, pieces)
+
+    if conv.pinned:
+        with pinned_slot:
+            st.html(render.pinned_html(conv.pinned))
+    if st.session_state.pop("rg_feedback_failed", False):
+        st.warning("Sorry, your feedback couldn't be saved just now. Please try again in a moment.")
+    if not conv.empty:
+        _export(conv, help_lines)
+
+
+def _export(conv: Conversation, help_lines: Sequence["Resource"]) -> None:
+    from guide.export import conversation_markdown, export_filename
+
+    data = conversation_markdown(conv.questions, conv.answers, help_lines=help_lines)
+    st.download_button("Download this conversation (Markdown)", data=data, file_name=export_filename(),
+                       mime="text/markdown", on_click="ignore", icon=":material/download:")
+
+
+__all__ = ["render_chat", "load_pipeline", "PipelineSlot"]
