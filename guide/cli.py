@@ -57,12 +57,20 @@ def tqdm_progress(desc: str) -> Any:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from guide.retrieval.embedding import make_embedder
-    from guide.retrieval.index import ingest
+    from guide.errors import StoreUnavailableError
+    from guide.retrieval.index import discard_embedded_index, ingest
     from guide.retrieval.store import ChromaStore, make_chroma_client
 
     settings = _settings_from(args)
     embedder = make_embedder(settings.embedding_model)
-    store = ChromaStore(make_chroma_client(settings), settings.collection, embedder)
+    try:
+        client = make_chroma_client(settings)
+    except StoreUnavailableError:
+        if not (args.rebuild and settings.chroma_url is None):
+            raise
+        discard_embedded_index(settings)  # a damaged embedded index: --rebuild recreates it from the corpus
+        client = make_chroma_client(settings)
+    store = ChromaStore(client, settings.collection, embedder)
     report = ingest(settings, store, embedder, rebuild=args.rebuild, progress=tqdm_progress("Embedding"))
     print(report.summary())
     return 0

@@ -45,6 +45,7 @@ _TOPIC_TO_STEP = {
 }
 
 MIN_WORDS, MAX_WORDS, MAX_SENTENCES = 40, 150, 5
+STOP_RATIO = 0.5  # stop adding sentences scoring below this share of the best one
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class _Candidate:
     text: str
     chunk: Chunk
     chunk_rank: int
+    chunk_score: float
     position: int
     vector: "np.ndarray | None"
     tokens: frozenset[str]
@@ -73,17 +75,40 @@ def confidence_of(hits: Sequence[Hit]) -> float:
     return max(scores) if scores else 0.0
 
 
-def _candidates(hits: Sequence[Hit], retriever: "Retriever | None", max_chunks: int) -> list[_Candidate]:
+def chunk_scores(
+    hits: Sequence[Hit], query_vector: "np.ndarray | None" = None, headings: "dict[str, np.ndarray] | None" = None,
+) -> list[float]:
+    """How well each passage fits the question: its dense cosine, how closely its question-shaped heading
+    matches the question, and its fused rank. Keyword-only hits get the lowest dense score."""
+    dense = [h.dense_score for h in hits if h.dense_score is not None]
+    floor = (min(dense) - 0.05) if dense else 0.0
+    top = max((h.score for h in hits), default=1.0) or 1.0
+    out = []
+    for h in hits:
+        d = h.dense_score if h.dense_score is not None else floor
+        if query_vector is not None and headings and h.chunk.id in headings:
+            heading = float(query_vector @ headings[h.chunk.id])
+            out.append(0.3 * d + 0.5 * heading + 0.2 * (h.score / top))
+        else:
+            out.append(0.7 * d + 0.3 * (h.score / top))
+    return out
+
+
+def _candidates(
+    hits: Sequence[Hit], retriever: "Retriever | None", max_chunks: int, query_vector: "np.ndarray | None" = None,
+) -> list[_Candidate]:
     out = []
     sidx = retriever.sentences if retriever is not None else None
-    for rank, hit in enumerate(hits[:max_chunks], 1):
+    scores = chunk_scores(hits[:max_chunks], query_vector, sidx.headings if sidx is not None else None)
+    for rank, (hit, cscore) in enumerate(zip(hits[:max_chunks], scores, strict=True), 1):
         chunk = hit.chunk
         if sidx is not None and chunk.id in sidx.sentences:
             sentences, vectors = sidx.sentences[chunk.id], sidx.vectors[chunk.id]
         else:
             sentences, vectors = split_sentences(chunk.text), None
         for pos, s in enumerate(sentences):
-            out.append(_Candidate(s, chunk, rank, pos, None if vectors is None else vectors[pos], frozenset(tokenize(s))))
+            out.append(_Candidate(s, chunk, rank, cscore, pos, None if vectors is None else vectors[pos],
+                                  frozenset(tokenize(s))))
     return out
 
 
@@ -95,50 +120,72 @@ def _similarity(a: _Candidate, b: _Candidate) -> float:
     return len(a.tokens & b.tokens) / len(a.tokens | b.tokens)
 
 
+def sentence_score(c: _Candidate, q_tokens: set[str], query_vector: "np.ndarray | None", audience: str) -> float:
+    """Relevance of one sentence: its own similarity to the question, its passage's fit, word overlap,
+    a small prior for the first sentences of a section (they are written to answer the heading)."""
+    semantic = float(query_vector @ c.vector) if (query_vector is not None and c.vector is not None) else 0.0
+    lexical = len(q_tokens & c.tokens) / len(q_tokens) if q_tokens else 0.0
+    lead = 0.05 if c.position == 0 else (0.025 if c.position == 1 else 0.0)
+    aud = 0.02 if audience in c.chunk.audience else 0.0
+    if c.vector is None:  # no sentence vectors (tests with the hash fake): passage fit and words only
+        return 0.6 * c.chunk_score + 0.4 * lexical + lead + aud
+    return 0.45 * semantic + 0.40 * c.chunk_score + 0.15 * lexical + lead + aud
+
+
 def select_sentences(
     query: str, query_vector: "np.ndarray | None", candidates: Sequence[_Candidate], audience: str,
-    lambda_: float = 0.7,
+    lambda_: float = 0.75,
 ) -> list[_Candidate]:
-    """Score sentences (semantic + lexical + passage rank + section-lead prior) and pick with MMR."""
+    """Answer from the best-fitting passage first: its lead sentence (sections are written so their first
+    sentence answers the heading) and its most relevant sentences; other passages contribute only
+    sentences nearly as relevant. MMR keeps near-duplicates out. 2–5 sentences, 40–150 words."""
+    if not candidates:
+        return []
     q_tokens = set(tokenize(query))
-    scored: list[tuple[float, _Candidate]] = []
+    scores = {id(c): sentence_score(c, q_tokens, query_vector, audience) for c in candidates}
+    by_chunk: dict[str, list[_Candidate]] = {}
     for c in candidates:
-        semantic = float(query_vector @ c.vector) if (query_vector is not None and c.vector is not None) else 0.0
-        lexical = len(q_tokens & c.tokens) / len(q_tokens) if q_tokens else 0.0
-        prior = 1.0 / c.chunk_rank
-        lead = 0.06 if c.position == 0 else (0.03 if c.position == 1 else 0.0)
-        aud = 0.03 if audience in c.chunk.audience else 0.0
-        weight_sem = 0.55 if c.vector is not None else 0.0
-        score = weight_sem * semantic + (0.45 if weight_sem else 0.8) * lexical * 0.6 + 0.2 * prior + lead + aud
-        scored.append((score, c))
-    scored.sort(key=lambda sc: -sc[0])
+        by_chunk.setdefault(c.chunk.id, []).append(c)
+
+    def fit(cands: list[_Candidate]) -> float:
+        ranked = sorted((scores[id(c)] for c in cands), reverse=True)
+        return 0.6 * cands[0].chunk_score + 0.4 * (sum(ranked[:2]) / min(len(ranked), 2))
+
+    best_chunk = max(by_chunk.values(), key=fit)
+    best = max(scores.values())
     chosen: list[_Candidate] = []
     words = 0
-    pool = scored[:40]
-    while pool and len(chosen) < MAX_SENTENCES:
-        best_i, best_val = 0, float("-inf")
-        for i, (score, c) in enumerate(pool):
-            redundancy = max((_similarity(c, s) for s in chosen), default=0.0)
-            val = lambda_ * score - (1 - lambda_) * redundancy
-            if redundancy > 0.85:
-                val = float("-inf")
-            if val > best_val:
-                best_i, best_val = i, val
-        score, pick = pool.pop(best_i)
-        if best_val == float("-inf"):
+
+    def take(c: _Candidate) -> bool:
+        nonlocal words
+        n = len(c.text.split())
+        if c in chosen or (chosen and words + n > MAX_WORDS):
+            return False
+        if any(_similarity(c, s) > 0.85 for s in chosen):
+            return False
+        chosen.append(c)
+        words += n
+        return True
+
+    def enough() -> bool:
+        return len(chosen) >= MAX_SENTENCES or (words >= 70 and len(chosen) >= 2) or (words >= MIN_WORDS and len(chosen) >= 3)
+
+    lead = best_chunk[0]
+    if lead.position == 0 and scores[id(lead)] >= STOP_RATIO * best:
+        take(lead)
+    for c in sorted(best_chunk, key=lambda c: -scores[id(c)]):
+        if enough():
             break
-        n_words = len(pick.text.split())
-        if chosen and words + n_words > MAX_WORDS:
-            continue
-        if chosen and score < 0.5 * scored[0][0]:
+        if scores[id(c)] >= STOP_RATIO * best:
+            take(c)
+    others = sorted((c for c in candidates if c.chunk.id != lead.chunk.id), key=lambda c: -scores[id(c)])
+    for c in others:
+        if enough() or (words >= MIN_WORDS and scores[id(c)] < 0.9 * best):
             break
-        chosen.append(pick)
-        words += n_words
-        if words >= MIN_WORDS and len(chosen) >= 2 and words >= 70:
-            break
-        if words >= MIN_WORDS and len(chosen) >= 3:
-            break
-    return sorted(chosen, key=lambda c: (c.chunk_rank, c.position))
+        redundancy = max((_similarity(c, s) for s in chosen), default=0.0)
+        if lambda_ * scores[id(c)] - (1 - lambda_) * redundancy >= lambda_ * STOP_RATIO * best:
+            take(c)
+    return sorted(chosen, key=lambda c: (c.chunk_rank != lead.chunk_rank, c.chunk_rank, c.position))
 
 
 def _next_step(cited_chunks: Sequence[Chunk], retriever: "Retriever | None") -> tuple[str, Chunk] | None:
@@ -152,8 +199,9 @@ def _next_step(cited_chunks: Sequence[Chunk], retriever: "Retriever | None") -> 
             doc_id, line, needles = NEXT_STEPS[key]
             if any(c.doc_id == doc_id for c in cited_chunks):
                 return None
-            support = [c for c in retriever.chunks.values() if c.doc_id == doc_id
-                       and all(n.lower() in c.text.lower() for n in needles[:1])]
+            chunks_of = getattr(retriever, "doc_chunks", None)
+            pool = chunks_of(doc_id) if chunks_of else [c for c in retriever.chunks.values() if c.doc_id == doc_id]
+            support = [c for c in pool if all(n.lower() in c.text.lower() for n in needles[:1])]
             if support:
                 return line, support[0]
     return None
@@ -161,13 +209,13 @@ def _next_step(cited_chunks: Sequence[Chunk], retriever: "Retriever | None") -> 
 
 def compose_extractive(
     query: str, hits: Sequence[Hit], *, audience: str = "newcomer", retriever: "Retriever | None" = None,
-    query_vector: "np.ndarray | None" = None, min_confidence: float = 0.0, max_chunks: int = 4,
+    query_vector: "np.ndarray | None" = None, min_confidence: float = 0.0, max_chunks: int = 6,
 ) -> Composition:
     """A short grounded answer with [n] citations, or covered=False when retrieval is not confident."""
     confidence = confidence_of(hits)
     if not hits or confidence < min_confidence:
         return Composition(text="", body="", citations=(), confidence=confidence, covered=False)
-    chosen = select_sentences(query, query_vector, _candidates(hits, retriever, max_chunks), audience)
+    chosen = select_sentences(query, query_vector, _candidates(hits, retriever, max_chunks, query_vector), audience)
     if not chosen:
         return Composition(text="", body="", citations=(), confidence=confidence, covered=False)
     numbers: dict[str, int] = {}

@@ -12,8 +12,8 @@ from guide.ui.render import citation_label, escape_markdown, safe_url
 def _resource_line(r: Resource) -> str:
     how = r.text_instructions or (f"call {r.phone}" if r.phone else "")
     url = safe_url(r.url)
-    parts = [p for p in (how, url) if p]
-    return f"- {escape_markdown(r.name)}" + (f": {escape_markdown(' · '.join(parts))}" if parts else "")
+    parts = [p for p in (how, url and f'<{url}>') if p]
+    return f"- {r.name}" + (f": {' · '.join(parts)}" if parts else "")  # reviewed data, not user text
 
 
 def conversation_markdown(

@@ -25,11 +25,13 @@ from guide.retrieval.sentences import split_sentences
 from guide.types import Chunk, Citation, Hit, Turn
 
 if TYPE_CHECKING:
+    import numpy as np
     from langchain_core.language_models import BaseChatModel
 
     from guide.config import Settings
     from guide.retrieval.embedding import Embedder
     from guide.retrieval.index import Retriever
+    from guide.retrieval.sentences import SentenceIndex
 
 log = logging.getLogger("guide.llm")
 
@@ -45,7 +47,7 @@ NOT_COVERED = "NOT_IN_PASSAGES"
 MAX_PASSAGES = 5
 MAX_ANSWER_WORDS = 200  # the prompt asks for 40-150; longer replies are rejected, not cut
 HISTORY_TURNS = 6
-#: After a timeout or connection failure the model is skipped for this long (turns go straight to extractive).
+#: After a failed or timed-out call the model is skipped for this long (turns go straight to extractive).
 COOLDOWN_S = 30.0
 SPEC_FORMS = "'ollama:MODEL' (e.g. ollama:llama3.2) or 'openai:MODEL' with GUIDE_LLM_BASE_URL for an OpenAI-compatible server"
 
@@ -188,21 +190,31 @@ def check_grounding(
     *,
     min_cosine: float = SUPPORT_MIN_COSINE,
     min_overlap: float = SUPPORT_MIN_OVERLAP,
+    cached: "Sequence[tuple[Sequence[str], np.ndarray] | None] | None" = None,
 ) -> GroundingReport:
     """Check every sentence of `answer` against the passages it cites (passage n is passages[n-1]).
 
     A sentence is supported when it cites at least one valid passage, every number it states appears in a
     cited passage, and either its best cosine similarity to a sentence of a cited passage is >= min_cosine
     or >= min_overlap of its content tokens occur in the cited passages; and it does not flip the negation
-    of the passage sentence it matches best ("is religious" against "is not religious")."""
+    of the passage sentence it matches best ("is religious" against "is not religious").
+
+    `cached` may give each passage's (sentences, vectors) from the same embedder (the retriever's sentence
+    index), so only the answer's sentences are embedded."""
     sentences = split_answer(answer)
     texts = [_strip_cites(s) for s in sentences]
-    passage_sentences = [split_sentences(p) or [p] for p in passages]
+    known = list(cached) if cached is not None else [None] * len(passages)
+    passage_sentences = [list(k[0]) if k else (split_sentences(p) or [p])
+                         for p, k in zip(passages, known, strict=True)]
     sentence_vectors, passage_vectors = None, []
     if embedder is not None and sentences:
-        matrix = embedder.embed(texts + [s for ps in passage_sentences for s in ps])
+        missing = [s for ps, k in zip(passage_sentences, known, strict=True) if not k for s in ps]
+        matrix = embedder.embed(texts + missing)
         sentence_vectors, start = matrix[: len(texts)], len(texts)
-        for ps in passage_sentences:
+        for ps, k in zip(passage_sentences, known, strict=True):
+            if k:
+                passage_vectors.append(k[1])
+                continue
             passage_vectors.append(matrix[start:start + len(ps)])
             start += len(ps)
     checks = []
@@ -332,9 +344,11 @@ class LLMComposer:
         min_cosine: float = SUPPORT_MIN_COSINE,
         min_overlap: float = SUPPORT_MIN_OVERLAP,
         cooldown_s: float = COOLDOWN_S,
+        sentence_index: "SentenceIndex | None" = None,
     ) -> None:
         self.chat_model = chat_model
         self.embedder = embedder
+        self.sentence_index = sentence_index
         self.name = name
         self.timeout_s = timeout_s
         self.min_confidence = min_confidence
@@ -374,14 +388,21 @@ class LLMComposer:
         words = len(_strip_cites(raw).split())
         if words > MAX_ANSWER_WORDS:
             raise LLMError(f"The model's answer was too long ({words} words).")
-        report = check_grounding(raw, [c.text for c in passages], self.embedder,
-                                 min_cosine=self.min_cosine, min_overlap=self.min_overlap)
+        report = check_grounding(raw, [c.text for c in passages], self.embedder, min_cosine=self.min_cosine,
+                                 min_overlap=self.min_overlap, cached=[self._cached(c) for c in passages])
         if not report.ok:
             log.info("LLM answer rejected by the grounding check: %s", "; ".join(report.problems) or "empty answer")
             raise LLMError("The model's answer was not fully supported by the cited passages.")
         composition = _render(report, passages, confidence)
         _output_check(composition.text)
         return composition
+
+    def _cached(self, chunk: Chunk) -> "tuple[Sequence[str], np.ndarray] | None":
+        """A passage's sentences and vectors from the retriever's sentence index, when it has them."""
+        index = self.sentence_index
+        if index is None or chunk.id not in index.sentences or len(index.sentences[chunk.id]) == 0:
+            return None
+        return index.sentences[chunk.id], index.vectors[chunk.id]
 
     def rewrite_query(self, history: Sequence[Turn], message: str, known_subjects: Sequence[str] = ()) -> str:
         """The last message as a standalone question; the deterministic resolver's query on any trouble."""
@@ -441,7 +462,7 @@ def make_llm_composer(settings: "Settings", retriever: "Retriever", *, chat_mode
     else:
         name = f"llm:{getattr(chat_model, 'model_name', None) or type(chat_model).__name__}"
     return LLMComposer(chat_model, retriever.embedder, name=name, timeout_s=settings.llm_timeout_s,
-                       min_confidence=settings.min_confidence)
+                       min_confidence=settings.min_confidence, sentence_index=retriever.sentences)
 
 
 __all__ = [

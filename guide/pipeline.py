@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from guide.compose import Composition, cited_numbers, compose_extractive, not_covered_text
-from guide.errors import GuideError
+from guide.errors import GuideError, IndexNotBuiltError, StoreUnavailableError
 from guide.followup import resolve_query
 from guide.retrieval.expansion import expand_query
 from guide.retrieval.index import clean_query
@@ -139,13 +139,20 @@ class Pipeline:
             return Answer(route="decline", decline_kind=scope.kind, text=scope.reply or "", safety=verdict,
                           audience=audience, query=cleaned.text, resources=side, pinned_crisis=bool(pinned),
                           notice=notice, timings_ms=timer.timings)
+        if any("injection" in r for r in scope.reasons):
+            # the injected instructions are ignored: retrieval searches only what is left of the question
+            cleaned = replace(cleaned, text=safety.strip_injection(cleaned.text) or cleaned.text)
         try:
             return self._grounded_answer(history, cleaned, audience, verdict, side, notice, bool(pinned), timer)
+        except (StoreUnavailableError, IndexNotBuiltError) as exc:
+            return self._healed(exc, history, cleaned, audience, verdict, side, notice, pinned, timer)
         except GuideError as exc:
             log.warning("Retrieval failed: %s", type(exc).__name__)
             return self._trouble(verdict, audience, side, pinned, timer, str(exc))
         except Exception as exc:  # noqa: BLE001 - the user sees a kind message and resources, never a traceback
-            log.exception("Pipeline failure (%s)", type(exc).__name__)
+            # the exception text may quote the message, and conversations are not logged: type only (traceback at DEBUG)
+            log.error("Pipeline failure (%s)", type(exc).__name__)
+            log.debug("Pipeline failure details", exc_info=True)
             return self._trouble(verdict, audience, side, pinned, timer, None)
 
     def stream(self, history: Sequence[Turn], message: str, audience: str = "newcomer") -> Iterator[str | Answer]:
@@ -159,8 +166,35 @@ class Pipeline:
         yield answer
 
     # ---------------------------------------------------------------- stages
+    def _healed(self, exc, history, cleaned, audience, verdict, side, notice, pinned, timer) -> Answer:
+        """Self-healing: the index failed (files deleted or damaged, a server restarted empty), so reopen or rebuild
+        it once (one thread does it, the others wait) and retry this turn; else the kind error reply."""
+        from guide.retrieval.index import reopen_retriever
+
+        failed = self.retriever
+        log.warning("The index failed (%s); reopening or rebuilding it once.", type(exc).__name__)
+        try:
+            with self._lock:
+                if self.retriever is failed:
+                    self.retriever = reopen_retriever(self.settings, failed)
+            return self._grounded_answer(history, cleaned, audience, verdict, side, notice, bool(pinned), timer)
+        except Exception as again:  # noqa: BLE001 - the user sees the kind reply, never a traceback
+            log.warning("Reopening the index did not help (%s).", type(again).__name__)
+            return self._trouble(verdict, audience, side, pinned, timer, str(again) if isinstance(again, GuideError) else None)
+
+    def _index_files_missing(self) -> bool:
+        """An embedded index whose files vanished mid-session still answers from memory; notice it to rebuild."""
+        from guide.retrieval.store import ChromaStore
+
+        if self.settings.chroma_url is not None or not isinstance(self.retriever.store, ChromaStore):
+            return False
+        return not (self.settings.chroma_path / "chroma.sqlite3").exists()
+
     def _grounded_answer(self, history, cleaned, audience, verdict, side, notice, pinned, timer) -> Answer:
         from guide import safety
+
+        if self._index_files_missing():
+            raise IndexNotBuiltError("The index files were removed while the guide was running.")
 
         with timer.stage("query"):
             resolved = resolve_query(cleaned.text, history, self._subjects)
@@ -186,7 +220,7 @@ class Pipeline:
             composition = self._checked(composition, safety)
         if not composition.covered:
             nearest = [h.chunk.title for h in hits[:3]]
-            samhsa = tuple(r for r in safety.resources_for(self.settings.region) if r.id in ("samhsa", "samhsa-helpline")) \
+            samhsa = tuple(r for r in safety.always_visible(self.settings.region) if "samhsa" in r.id) \
                 or safety.always_visible(self.settings.region)
             return Answer(route="answer", text=not_covered_text(nearest), safety=verdict, audience=audience,
                           query=resolved.text, confidence=composition.confidence, composer=composer,
@@ -208,12 +242,13 @@ class Pipeline:
         if not composition.covered:
             return composition
         verdict = safety.output_check(composition.text)
-        known_docs = {c.doc_id for c in self.retriever.chunks.values()}
+        known_docs = getattr(self.retriever, "doc_ids", None) or {c.doc_id for c in self.retriever.chunks.values()}
         numbers = {c.n for c in composition.citations}
         cites_ok = cited_numbers(composition.text) <= numbers and all(c.doc_id in known_docs for c in composition.citations)
         if verdict.ok and cites_ok and composition.citations:
             return composition
-        log.warning("Output check rejected a composed answer: %s", ", ".join(verdict.problems) or "citations")
+        kinds = ", ".join(p.split(":")[0] for p in verdict.problems)  # the kinds only: no answer text in the log
+        log.warning("Output check rejected a composed answer: %s", kinds or "citations")
         return Composition(text="", body="", citations=(), confidence=composition.confidence, covered=False)
 
     # ---------------------------------------------------------------- resources

@@ -108,7 +108,7 @@ class FakeOpenAIServer:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 server.requests.append(body)
-                server.headers.append(dict(self.headers))
+                server.headers.append({k.lower(): v for k, v in self.headers.items()})
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     self.send_response(404)
                     self.end_headers()
@@ -231,6 +231,17 @@ def test_grounding_check(fake_retriever, answer: str, ok: bool, reason: str) -> 
         assert reason in " ".join(report.problems)
 
 
+def test_cached_passage_vectors_give_the_same_verdicts(fake_retriever, hits) -> None:
+    chunks = list(dict.fromkeys(h.chunk for h in hits))[:5]
+    index = fake_retriever.sentences
+    cached = [(index.sentences[c.id], index.vectors[c.id]) for c in chunks]
+    for answer in (grounded_answer(hits), grounded_answer(hits) + " Members must find a sponsor [1]."):
+        plain = check_grounding(answer, [c.text for c in chunks], fake_retriever.embedder)
+        fast = check_grounding(answer, [c.text for c in chunks], fake_retriever.embedder, cached=cached)
+        assert [s.supported for s in fast.sentences] == [s.supported for s in plain.sentences]
+        assert [s.cosine for s in fast.sentences] == pytest.approx([s.cosine for s in plain.sentences], abs=1e-3)
+
+
 def test_grounding_check_works_without_an_embedder() -> None:
     assert check_grounding("It is a secular program that focuses on a person's own ability to change [1].", PASSAGES).ok
     assert not check_grounding("Each meeting costs twenty dollars, paid at the door [2].", PASSAGES).ok
@@ -288,6 +299,19 @@ def test_ungrounded_answer_falls_back_to_extractive(settings, fake_retriever, hi
         composer.compose(QUESTION, hits, audience="newcomer", history=[])
     composer = make_llm_composer(settings, fake_retriever, chat_model=fake_model(reply))
     assert_extractive_fallback(pipeline_with(settings, fake_retriever, composer).answer([], QUESTION), invented)
+
+
+def test_grounded_answer_that_states_a_dose_is_rejected_by_the_output_check(fake_retriever) -> None:
+    from guide.types import Chunk
+
+    passage = Chunk(id="spray::000", doc_id="spray", title="Naloxone", section="Naloxone › Devices",
+                    url="https://example.org/", position=0,
+                    text="Each naloxone nasal spray device holds a 4 mg dose. Anyone can carry one.")
+    hits = [Hit(chunk=passage, score=1.0, rank=1, mode="dense", dense_score=0.9, dense_rank=1)]
+    answer = "Each naloxone nasal spray device holds a 4 mg dose [1]."
+    assert check_grounding(answer, [passage.text], fake_retriever.embedder).ok  # grounded, but still not shown
+    with pytest.raises(LLMError, match="output check"):
+        LLMComposer(fake_model(answer), fake_retriever.embedder).compose("naloxone", hits)
 
 
 def test_model_that_raises_falls_back(settings, fake_retriever) -> None:
@@ -379,7 +403,7 @@ def test_openai_compatible_server_end_to_end(settings, fake_retriever, hits, ope
     assert "family member" in system["content"]
     assert fake_retriever.chunks[RELIGIOUS].text in user["content"]
     assert f"<question>{QUESTION}</question>" in user["content"]
-    assert server.headers[0]["Authorization"] == "Bearer sk-test"
+    assert server.headers[0]["authorization"] == "Bearer sk-test"
 
 
 def test_ollama_goes_through_the_openai_compatible_endpoint(settings, fake_retriever, hits, openai_server) -> None:

@@ -107,7 +107,10 @@ def test_retrieval_failure_gives_a_kind_reply_with_resources(pipeline: Pipeline,
     def down(*_a, **_k):
         raise StoreUnavailableError("server down")
 
-    monkeypatch.setattr(pipeline.retriever, "search", down)
+    from guide.retrieval.index import Retriever
+
+    # class-level, so the once-only self-heal (reopen/rebuild) meets a store that is still down
+    monkeypatch.setattr(Retriever, "search", down)
     answer = pipeline.answer([], "What is AA?", "newcomer")
     assert answer.route == "decline" and answer.decline_kind == "error"
     assert "Sorry" in answer.text and answer.resources

@@ -51,7 +51,15 @@ def compare(previous: "RunReport", current: "RunReport", previous_path: str = ""
 
 
 def changed_metrics(comparison: Comparison, min_abs: float = 1e-9) -> list[MetricDelta]:
-    """Metrics whose value moved (or appeared/disappeared), biggest moves first."""
-    moved = [m for m in comparison.metrics if m.delta is None and (m.before is not None or m.after is not None)
-             or m.delta is not None and abs(m.delta) > min_abs]
-    return sorted(moved, key=lambda m: -abs(m.delta) if m.delta is not None else 0.0)
+    """Metrics whose value moved (or appeared/disappeared): quality metrics first, biggest moves first, then
+    latencies that moved by at least 1 ms and 5% (smaller shifts are timing noise)."""
+
+    def moved(m: MetricDelta) -> bool:
+        if m.delta is None:
+            return m.before is not None or m.after is not None
+        if m.metric.endswith("_ms"):
+            return abs(m.delta) >= max(1.0, 0.05 * abs(m.before or 0.0))
+        return abs(m.delta) > min_abs
+
+    return sorted((m for m in comparison.metrics if moved(m)),
+                  key=lambda m: (m.metric.endswith("_ms"), -abs(m.delta) if m.delta is not None else 0.0))

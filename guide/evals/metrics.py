@@ -51,7 +51,7 @@ def per_label_recall(pairs: Sequence[tuple[str, str]], labels: Sequence[str]) ->
 
 
 def latency_stats(values_ms: Iterable[float]) -> LatencyStats:
-    from guide.evals.retrieval import percentile
+    from guide.safety.metrics import percentile
 
     values = sorted(float(v) for v in values_ms)
     if not values:

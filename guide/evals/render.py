@@ -138,7 +138,8 @@ def to_markdown(report: "RunReport") -> str:
                f"corpus `{r.corpus_hash[:12]}` ({r.documents} documents), guide {r.guide_version}, Python {r.python}")
     out.append(f"- suites: {', '.join(r.suites)}; tags: {', '.join(r.tags) or 'all'}; retrieval modes: {', '.join(r.modes)}")
     out.append(f"- cases: " + ", ".join(f"{k} {v}" for k, v in r.case_counts.items() if v))
-    out.append(f"- time: {r.duration_s:.1f} s (" + ", ".join(f"{k} {v:.1f} s" for k, v in r.suite_seconds.items()) + ")")
+    out.append(f"- time: {r.duration_s:.1f} s wall (" + ", ".join(f"{k} {v:.1f} s" for k, v in r.suite_seconds.items())
+               + "); CPU " + ", ".join(f"{k} {v:.1f} s" for k, v in r.suite_cpu_seconds.items()))
     out.append("- settings: " + ", ".join(f"{k}={v}" for k, v in r.settings.items()))
     if report.gate:
         out += ["", "## Gate", "", "| check | value | status |", "|---|---|---|"]
@@ -199,7 +200,7 @@ def _md_retrieval(report: "RunReport") -> list[str]:
             out += ["", f"### Retrieval misses ({m.mode}): {len(m.misses)}", ""]
             for i in m.misses:
                 c = by_key[(i, m.mode)]
-                out.append(f"- `{i}` {_md_escape(c.query)!r}: wanted {', '.join(c.relevant)}; got {', '.join(c.ranking[:r.k])}")
+                out.append(f"- `{i}` {_md_escape(c.query)!r}: wanted {', '.join(c.relevant)}; got {', '.join(c.ranking[:r.k]) or '(nothing)'}")
     return out
 
 
@@ -278,29 +279,32 @@ def figures(report: "RunReport") -> list[tuple[str, Any]]:
         cats = [c for c in sorted(s.per_category, key=lambda c: CATEGORY_ORDER.index(c.category)
                                   if c.category in CATEGORY_ORDER else 99) if c.recall.n]
         rows = [*cats, s.overall]
-        x = [c.category for c in rows]
+        x = [f"{c.category}<br>{c.recall.k}/{c.recall.n}" for c in rows]  # counts under the bars: bars sit near 1
         y = [c.recall.value for c in rows]
         fig = go.Figure(go.Bar(
             x=x, y=y, marker_color=["#2a6f97"] * len(cats) + ["#1d3557"],
             error_y={"type": "data", "symmetric": False, "array": [c.recall.high - c.recall.value for c in rows],  # type: ignore[operator]
                      "arrayminus": [c.recall.value - c.recall.low for c in rows]},  # type: ignore[operator]
-            text=[f"{c.recall.k}/{c.recall.n}" for c in rows], textposition="inside",
             hovertemplate="%{x}: %{y:.3f}<extra></extra>",
         ))
         threshold = _threshold(report, "safety.recall")
         if threshold is not None:
-            fig.add_hline(y=threshold, line_dash="dash", line_color="#c1121f", annotation_text=f"gate {threshold:g}")
-        fig.update_layout(yaxis={"range": [0, 1.05], "title": "recall"}, xaxis_title="category")
+            fig.add_hline(y=threshold, line_dash="dash", line_color="#c1121f", annotation_text=f"gate {threshold:g}",
+                          annotation_position="bottom left")
+        # zoom in on the top of the scale: the intervals near 1.0 are the story
+        floor = min([c.recall.low or 0.0 for c in rows] + [threshold or 1.0])
+        bottom = 0.0 if floor < 0.5 else max(0.0, round(floor - 0.1, 1))
+        fig.update_layout(yaxis={"range": [bottom, 1.01], "title": "recall"}, xaxis_title="category")
         figs.append(("Crisis recall per category (95% Wilson interval)", fig))
 
-        fa = [c for c in [*cats, s.overall] if c.false_alarm.n]
+        fa = [c for c in [*s.per_category, s.overall] if c.false_alarm.n]
         if fa:
             fig = go.Figure(go.Bar(
-                x=[c.category for c in fa], y=[c.false_alarm.value for c in fa], marker_color="#e76f51",
+                x=[f"{c.category}<br>{c.false_alarm.k}/{c.false_alarm.n}" for c in fa], y=[c.false_alarm.value for c in fa],
+                marker_color="#e76f51",
                 error_y={"type": "data", "symmetric": False,
                          "array": [c.false_alarm.high - c.false_alarm.value for c in fa],  # type: ignore[operator]
                          "arrayminus": [c.false_alarm.value - c.false_alarm.low for c in fa]},  # type: ignore[operator]
-                text=[f"{c.false_alarm.k}/{c.false_alarm.n}" for c in fa], textposition="outside",
             ))
             fig.update_layout(yaxis={"range": [0, max(0.2, max((c.false_alarm.high or 0) for c in fa) + 0.05)],
                                      "title": "false-alarm rate"}, xaxis_title="category of the non-crisis message")
@@ -401,7 +405,8 @@ def to_html(report: "RunReport") -> str:
         parts.append("<h2>Gate</h2>" + _table(["check", "value", "status", "what it means"], rows, raw=True))
     parts += [_html_safety(report), _html_retrieval(report), _html_answers(report), _html_latency(report)]
     settings = _table(["setting", "value"], [[k, str(v)] for k, v in r.settings.items()])
-    timings = ", ".join(f"{k} {v:.1f} s" for k, v in r.suite_seconds.items())
+    timings = ", ".join(f"{k} {v:.1f} s" for k, v in r.suite_seconds.items()) + " wall; CPU " + \
+        ", ".join(f"{k} {v:.1f} s" for k, v in r.suite_cpu_seconds.items())
     parts.append(f"<h2>Run</h2><p class='meta'>guide {_e(r.guide_version)}, Python {_e(r.python)}; time: {_e(timings)}; "
                  f"retrieval modes {_e(', '.join(r.modes))}; report schema {_e(report.schema_version)}</p>{settings}")
     body = "\n".join(p for p in parts if p)

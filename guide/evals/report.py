@@ -1,8 +1,8 @@
 """The evaluation run report: typed models, the versioned report.json and its JSON Schema.
 
 report.json is a stable contract read by the staff page, `--compare` and CI. Bump SCHEMA_VERSION when a
-field changes meaning or goes away (adding an optional field is a minor bump); `guide eval --write-schema`
-regenerates guide/evals/report.schema.json from these models and a test keeps the two in sync.
+field changes meaning or goes away (adding an optional field is a minor bump);
+`python -m guide.evals.report` regenerates guide/evals/report.schema.json and a test keeps the two in sync.
 Every number is JSON-safe: an undefined rate (0 cases) is null, never NaN.
 """
 
@@ -23,7 +23,8 @@ Suite = Literal["safety", "retrieval", "conversations"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # every field is always written, so the schema of report.json requires every field
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_serialization_defaults_required=True)
 
 
 class Rate(_Model):
@@ -261,7 +262,9 @@ class RunMeta(_Model):
     modes: list[str]
     settings: dict[str, Any]
     inputs: dict[str, str] = Field(description="relative path → sha256 of every suite file, lexicon and thresholds")
-    suite_seconds: dict[str, float]
+    suite_seconds: dict[str, float] = Field(description="wall-clock seconds per suite (and setup: model, index)")
+    suite_cpu_seconds: dict[str, float] = Field(default_factory=dict,
+                                                description="CPU seconds of this process per suite (all threads)")
     case_counts: dict[str, int]
 
 
@@ -295,7 +298,7 @@ class RunReport(_Model):
 
 # ---------------------------------------------------------------- files
 def json_schema() -> dict[str, Any]:
-    schema = RunReport.model_json_schema()
+    schema = RunReport.model_json_schema(mode="serialization")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"https://recovery-guide.local/report.schema.json#{SCHEMA_VERSION}"
     return schema
@@ -334,7 +337,14 @@ def load_report(path: Path) -> RunReport:
     version = str(data.get("schema_version", ""))
     if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
         raise InputError(f"{file} has report schema {version or '(none)'}; this guide reads {SCHEMA_VERSION}. Re-run `guide eval`.")
-    return RunReport.model_validate(data)
+    from pydantic import ValidationError
+
+    try:
+        return RunReport.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InputError(f"{file} is not a valid eval report: {'.'.join(map(str, err['loc']))}: {err['msg']}. "
+                         "Re-run `guide eval` to write a fresh one.") from None
 
 
 def list_runs(runs_dir: Path) -> list[Path]:
@@ -343,3 +353,7 @@ def list_runs(runs_dir: Path) -> list[Path]:
         return []
     runs = [p for p in runs_dir.iterdir() if (p / "report.json").is_file()]
     return sorted(runs, key=lambda p: ((p / "report.json").stat().st_mtime, p.name), reverse=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(write_schema())

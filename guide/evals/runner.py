@@ -31,6 +31,7 @@ from guide.evals.report import (
     RunMeta,
     RunReport,
     SafetyCaseResult,
+    SafetyCategoryMetrics,
     SafetyReport,
 )
 
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 EvalProgress = Callable[[str, int, int], None]
 ROUTES = ("answer", "decline", "crisis")
 SAFETY_ROUTES = ("crisis", "caution", "ok")
+SAFETY_CATEGORIES = ("suicide", "self_harm", "overdose", "medical", "violence", "abuse")
+NO_CATEGORY = "none"
 STAGES = ("input", "safety", "scope", "query", "retrieve", "compose", "output_check")
 #: Settings recorded in report.json (and diffed by --compare): everything that changes an answer.
 RECORDED_SETTINGS = ("embedding_model", "retrieval_mode", "top_k", "min_confidence", "safety_semantic", "rrf_k",
@@ -86,6 +89,15 @@ def load_suites(evals_dir: Path, suites: Sequence[str], tags: Sequence[str] = ()
     )
 
 
+def available_tags(evals_dir: Path) -> list[str]:
+    """Every tag some case carries (bare values and key=value), for the staff page's tag picker."""
+    cases = load_suites(evals_dir, [s for s in SUITES if (evals_dir / s).is_dir()])
+    tags: set[str] = set()
+    for case in [*cases.safety, *cases.retrieval, *cases.conversations]:
+        tags |= case.tags
+    return sorted(tags)
+
+
 class _Counter:
     def __init__(self, total: int, progress: EvalProgress | None) -> None:
         self.done, self.total, self.progress = 0, total, progress
@@ -122,8 +134,9 @@ def run_eval(
     documents = load_vetted(settings.corpus_dir)
     known_docs = {d.id for d in documents}
     suite_seconds: dict[str, float] = {}
+    suite_cpu: dict[str, float] = {}
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if cases.conversations and pipeline is None:
         from guide.pipeline import Pipeline, build_pipeline
 
@@ -143,29 +156,33 @@ def run_eval(
     if checker is not None and hasattr(checker, "warm") and cases.safety:
         checker.warm()
     suite_seconds["setup"] = round(time.perf_counter() - t0, 3)
+    suite_cpu["setup"] = round(time.process_time() - c0, 3)
 
     counter = _Counter(cases.total, progress)
     safety = routing = retrieval = answers = None
     latency: dict[str, LatencyStats] = {}
     if cases.safety:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         safety = evaluate_safety(checker, cases.safety, on_case=lambda: counter.step("safety"))
         suite_seconds["safety"] = round(time.perf_counter() - t0, 3)
+        suite_cpu["safety"] = round(time.process_time() - c0, 3)
         latency["safety_check"] = safety.latency
     if cases.retrieval:
         assert retriever is not None
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         retrieval = evaluate_retrieval_modes(retriever, cases.retrieval, modes, options.k, options.depth,
                                              on_case=lambda: counter.step("retrieval"))
         suite_seconds["retrieval"] = round(time.perf_counter() - t0, 3)
+        suite_cpu["retrieval"] = round(time.process_time() - c0, 3)
         for m in retrieval.modes:
             latency[f"retrieval_{m.mode}"] = m.latency
     if cases.conversations:
         assert pipeline is not None
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         answers, routing, stage_latency = evaluate_conversations(
             pipeline, cases.conversations, known_docs, on_case=lambda: counter.step("conversations"))
         suite_seconds["conversations"] = round(time.perf_counter() - t0, 3)
+        suite_cpu["conversations"] = round(time.process_time() - c0, 3)
         latency.update(stage_latency)
 
     finished = datetime.now(timezone.utc)
@@ -191,6 +208,7 @@ def run_eval(
         },
         inputs=input_hashes(settings.evals_dir, thresholds_path, options.lexicon_path),
         suite_seconds=suite_seconds,
+        suite_cpu_seconds=suite_cpu,
         case_counts={"safety": len(cases.safety), "retrieval": len(cases.retrieval),
                      "conversations": len(cases.conversations)},
     )
@@ -254,9 +272,45 @@ def safety_outcome(expected: str, got: str) -> str:
 
 
 def safety_report(results: Sequence[SafetyCaseResult]) -> SafetyReport:
+    """Crisis detection metrics overall and per category slice (see safety_slice), plus confusions."""
     from guide.evals.metrics import accuracy, confusion, latency_stats
 
-    raise NotImplementedError  # filled in with guide.safety.metrics
+    present = {r.category for r in results}
+    categories = [c for c in SAFETY_CATEGORIES if c in present] + sorted(c for c in present if c and c not in SAFETY_CATEGORIES)
+    if None in present:
+        categories.append(NO_CATEGORY)
+    crisis = [r for r in results if r.expected_route == "crisis"]
+    return SafetyReport(
+        n=len(results),
+        overall=safety_slice("all", results),
+        per_category=[safety_slice(c, [r for r in results if (r.category or NO_CATEGORY) == c]) for c in categories],
+        route_accuracy=accuracy([(r.expected_route, r.route) for r in results]),
+        route_confusion=confusion([(r.expected_route, r.route) for r in results], SAFETY_ROUTES),
+        category_confusion=confusion(
+            [(r.category or NO_CATEGORY, (r.predicted_category or NO_CATEGORY) if r.route == "crisis" else "not crisis")
+             for r in crisis], [c for c in categories if c != NO_CATEGORY]),
+        misses=[r.id for r in results if r.outcome == "miss"],
+        false_alarms=[r.id for r in results if r.outcome == "false_alarm"],
+        route_mismatches=[r.id for r in results if r.outcome == "route_mismatch"],
+        errors=[r.id for r in results if r.error],
+        latency=latency_stats(r.latency_ms for r in results),
+        cases=list(results),
+    )
+
+
+def safety_slice(name: str, results: Sequence[SafetyCaseResult]) -> "SafetyCategoryMetrics":
+    """Crisis-vs-not metrics over one slice of messages (guide.safety.metrics.binary):
+    recall = crisis messages routed to crisis; precision = crisis routes that were crisis messages;
+    false alarm = non-crisis messages (ok or caution) routed to crisis. A slice is the messages whose
+    expected category is `name` ("all" for every message, "none" for messages without a category)."""
+    from guide.evals.metrics import rate
+    from guide.safety.metrics import binary
+
+    m = binary([r.expected_route == "crisis" for r in results], [r.route == "crisis" for r in results])
+    return SafetyCategoryMetrics(
+        category=name, positives=m.tp + m.fn, negatives=m.fp + m.tn,
+        recall=rate(m.tp, m.tp + m.fn), precision=rate(m.tp, m.tp + m.fp), false_alarm=rate(m.fp, m.fp + m.tn),
+    )
 
 
 # ---------------------------------------------------------------- retrieval

@@ -134,5 +134,5 @@ def failing_cases_for(report: "RunReport", metric: str, threshold: Threshold | N
     if suite == "latency" and report.answers and threshold is not None and threshold.max is not None:
         stage = parts[1]
         slow = [(a.timings_ms.get(stage, a.latency_ms) if stage != "total" else a.latency_ms, a.id) for a in report.answers.cases]
-        return [cid for ms, cid in sorted(slow, reverse=True) if ms > threshold.max]
+        return [cid for ms, cid in sorted(slow, key=lambda x: (-x[0], x[1])) if ms > threshold.max]
     return []

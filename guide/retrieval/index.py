@@ -177,11 +177,19 @@ class Retriever:
         self.max_query_chars = max_query_chars
         self.reranker = reranker or IdentityReranker()
         self._chunks: dict[str, Chunk] = {c.id: c for c in keyword.chunks}
+        self._by_doc: dict[str, list[Chunk]] = {}
+        for c in keyword.chunks:
+            self._by_doc.setdefault(c.doc_id, []).append(c)
+        self.doc_ids = frozenset(self._by_doc)
         self._lock = threading.Lock()
 
     @property
     def chunks(self) -> dict[str, Chunk]:
         return self._chunks
+
+    def doc_chunks(self, doc_id: str) -> list[Chunk]:
+        """A document's chunks in order, without scanning the whole corpus (it matters at ×100)."""
+        return self._by_doc.get(doc_id, [])
 
     def dense(self, query: str, k: int) -> list[tuple[Chunk, float]]:
         vector = self.embedder.embed([query])[0]
@@ -271,4 +279,46 @@ def open_retriever(
     return retriever, report
 
 
-__all__ = ["IngestReport", "Retriever", "StoreUnavailableError", "ingest", "open_retriever", "clean_query", "MODES"]
+def forget_embedded_client(settings: "Settings") -> None:
+    """Drop chromadb's per-process cache of the embedded client for this data dir, so the next client opens
+    the files again instead of reusing a connection to deleted or damaged ones (server clients are not cached)."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    if settings.chroma_url is None:
+        SharedSystemClient._identifier_to_system.pop(str(settings.chroma_path), None)
+        SharedSystemClient._identifier_to_refcount.pop(str(settings.chroma_path), None)
+
+
+def discard_embedded_index(settings: "Settings") -> None:
+    """Delete the embedded index directory (derived data, rebuilt from the corpus) so a damaged index can be
+    recreated."""
+    import shutil
+
+    forget_embedded_client(settings)
+    if settings.chroma_url is None:
+        shutil.rmtree(settings.chroma_path, ignore_errors=True)
+
+
+def reopen_retriever(settings: "Settings", failed: Retriever, progress: Progress | None = None) -> Retriever:
+    """Self-healing after the index failed mid-session: open it again with fresh clients (rebuilding what is
+    missing); an embedded index that still cannot be opened is damaged, so it is deleted and rebuilt."""
+    from guide.retrieval.store import ChromaStore
+
+    if not isinstance(failed.store, ChromaStore):  # a fake or custom store is not ours to rebuild
+        raise StoreUnavailableError("The search index failed and cannot be reopened in place.")
+    forget_embedded_client(settings)
+    try:
+        retriever, report = open_retriever(settings, embedder=failed.embedder, progress=progress)
+    except StoreUnavailableError:
+        if settings.chroma_url is not None:
+            raise
+        log.warning("The embedded index at %s is damaged; rebuilding it from the corpus.", settings.chroma_path)
+        discard_embedded_index(settings)
+        retriever, report = open_retriever(settings, embedder=failed.embedder, progress=progress)
+    if report is not None:
+        log.warning("Index rebuilt: %s", report.summary())
+    return retriever
+
+
+__all__ = ["IngestReport", "Retriever", "StoreUnavailableError", "ingest", "open_retriever", "clean_query", "MODES",
+           "reopen_retriever", "discard_embedded_index", "forget_embedded_client"]

@@ -13,9 +13,13 @@ import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from guide.errors import IndexNotBuiltError
 from guide.types import Chunk
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FORMAT_VERSION = 2
 _TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
@@ -82,6 +86,38 @@ class KeywordIndex:
         self._vocab = sorted({t for toks in self._tokens for t in toks})
         self._vocab_set = set(self._vocab)
         self._bm25 = BM25Okapi(self._tokens) if self.chunks else None
+        self._postings = self._build_postings()
+
+    def _build_postings(self) -> "dict[str, tuple[np.ndarray, np.ndarray]]":
+        """term -> (chunk indices, precomputed BM25 term weights without idf), so a query touches only the
+        chunks that contain its terms; scores equal rank-bm25's get_scores, which loops over every chunk."""
+        import numpy as np
+
+        if self._bm25 is None:
+            return {}
+        bm, rows = self._bm25, {}
+        k1, b, avgdl = bm.k1, bm.b, bm.avgdl
+        for i, freqs in enumerate(bm.doc_freqs):
+            norm = k1 * (1 - b + b * bm.doc_len[i] / avgdl)
+            for term, tf in freqs.items():
+                rows.setdefault(term, ([], []))
+                rows[term][0].append(i)
+                rows[term][1].append(tf * (k1 + 1) / (tf + norm))
+        return {t: (np.asarray(ix, dtype=np.int64), np.asarray(w, dtype=np.float64)) for t, (ix, w) in rows.items()}
+
+    def scores(self, tokens: Sequence[str]) -> "np.ndarray":
+        """BM25 score of every chunk for the query tokens (a repeated token counts again, as in rank-bm25)."""
+        import numpy as np
+
+        out = np.zeros(len(self.chunks), dtype=np.float64)
+        if self._bm25 is None:
+            return out
+        for token in tokens:
+            posting = self._postings.get(token)
+            idf = self._bm25.idf.get(token) or 0.0
+            if posting is not None and idf:
+                out[posting[0]] += idf * posting[1]
+        return out
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -101,9 +137,15 @@ class KeywordIndex:
         tokens = self.query_tokens(query)
         if not tokens:
             return []
-        scores = self._bm25.get_scores(tokens)
-        order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
-        return [(self.chunks[i], float(scores[i])) for i in order[:k] if scores[i] > 0]
+        import numpy as np
+
+        scores = self.scores(tokens)
+        candidates = np.flatnonzero(scores > 0)
+        if len(candidates) > k:  # keep everything tied with the k-th best, then order exactly
+            kth = np.partition(scores[candidates], len(candidates) - k)[len(candidates) - k]
+            candidates = candidates[scores[candidates] >= kth]
+        order = candidates[np.lexsort((candidates, -scores[candidates]))][:k]
+        return [(self.chunks[i], float(scores[i])) for i in order]
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -41,10 +41,15 @@ def split_sentences(text: str) -> list[str]:
 class SentenceIndex:
     """chunk id → (sentences, unit vectors)."""
 
-    def __init__(self, sentences: dict[str, list[str]], vectors: "dict[str, np.ndarray]", corpus_hash: str) -> None:
+    def __init__(
+        self, sentences: dict[str, list[str]], vectors: "dict[str, np.ndarray]", corpus_hash: str,
+        headings: "dict[str, np.ndarray] | None" = None,
+    ) -> None:
         self.sentences = sentences
         self.vectors = vectors
         self.corpus_hash = corpus_hash
+        #: chunk id → unit vector of its header path ("Alcoholics Anonymous (AA) › Does AA cost money?")
+        self.headings = headings or {}
 
     @classmethod
     def build(
@@ -56,6 +61,9 @@ class SentenceIndex:
         import numpy as np
 
         per_chunk = {c.id: split_sentences(c.text) for c in chunks}
+        labels = sorted({c.section for c in chunks})
+        label_vecs = dict(zip(labels, embedder.embed(labels), strict=True)) if labels else {}
+        headings = {c.id: label_vecs[c.section] for c in chunks}
         kept: dict[str, np.ndarray] = {}
         if reuse is not None:
             for c in chunks:
@@ -75,7 +83,7 @@ class SentenceIndex:
                 continue
             vectors[cid] = matrix[i:i + len(ss)]
             i += len(ss)
-        return cls(per_chunk, vectors, corpus_hash)
+        return cls(per_chunk, vectors, corpus_hash, headings)
 
     @property
     def count(self) -> int:
@@ -88,6 +96,7 @@ class SentenceIndex:
         ids = sorted(self.sentences)
         meta = {"corpus_hash": self.corpus_hash, "ids": ids, "sentences": [self.sentences[i] for i in ids]}
         arrays = {f"v{n}": self.vectors[i] for n, i in enumerate(ids)}
+        arrays.update({f"h{n}": self.headings[i] for n, i in enumerate(ids) if i in self.headings})
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(tmp, meta=np.array(json.dumps(meta, ensure_ascii=False)), **arrays)
         tmp.replace(path)
@@ -100,8 +109,11 @@ class SentenceIndex:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
                 vectors = {cid: data[f"v{n}"] for n, cid in enumerate(meta["ids"])}
+                headings = {cid: data[f"h{n}"] for n, cid in enumerate(meta["ids"]) if f"h{n}" in data}
             sentences = dict(zip(meta["ids"], meta["sentences"], strict=True))
-            return cls(sentences, vectors, meta["corpus_hash"])
+            if len(headings) != len(sentences):
+                return None  # an older cache without heading vectors: rebuild
+            return cls(sentences, vectors, meta["corpus_hash"], headings)
         except FileNotFoundError:
             return None
         except Exception as exc:  # noqa: BLE001 - a damaged cache is rebuilt

@@ -96,12 +96,17 @@ def make_chroma_client(settings: "Settings") -> Any:
             ) from None
     url = urlparse(settings.chroma_url)
     try:
+        import httpx
+
+        # HttpClient() itself talks to the server with no timeout, so a hung server would hang us: probe first.
+        httpx.get(f"{settings.chroma_url}/api/v2/heartbeat", timeout=settings.chroma_timeout_s).raise_for_status()
         client = chromadb.HttpClient(
             host=url.hostname or "127.0.0.1",
             port=url.port or (443 if url.scheme == "https" else 8000),
             ssl=url.scheme == "https",
             settings=chroma_settings,
         )
+        _bound_wait(client, settings.chroma_timeout_s)
         client.heartbeat()
         return client
     except Exception as exc:
@@ -109,6 +114,15 @@ def make_chroma_client(settings: "Settings") -> Any:
             f"Cannot reach the Chroma server at {settings.chroma_url} ({type(exc).__name__}). Start it "
             "(`chroma run --host 127.0.0.1 --port PORT --path DIR`) or unset GUIDE_CHROMA_URL to use the embedded store."
         ) from None
+
+
+def _bound_wait(client: Any, seconds: float) -> None:
+    """chromadb's HttpClient waits forever on a hung server; give its httpx session a timeout instead."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(seconds)
 
 
 class ChromaStore:
@@ -161,20 +175,33 @@ class ChromaStore:
                 self._guard("deleting chunks", lambda i=ids: self._raw.delete(ids=i))
 
     def query(self, vector: "np.ndarray", k: int) -> list[tuple[Chunk, float]]:
-        n = self.count()
-        if n == 0:
-            return []
+        # No count() first: Chroma returns [] for an empty collection and at most n results when k > n,
+        # and a COUNT per query grows with the collection (measured by `guide bench`).
         results = self._guard(
             "searching",
-            lambda: self._lc.similarity_search_by_vector_with_relevance_scores(vector.tolist(), k=min(k, n)),
+            lambda: self._lc.similarity_search_by_vector_with_relevance_scores(vector.tolist(), k=k),
         )
         out = []
         for doc, distance in results:
             out.append((chunk_from(str(doc.id), doc.metadata), 1.0 - float(distance)))
         return out
 
+    #: Rows read per get(): one unpaged get() of a large collection fails in embedded Chroma with
+    #: "too many SQL variables" (seen at 52,000 chunks by `guide bench --scale 100`).
+    page_size = 5000
+
     def _all(self, include: list[str]) -> dict[str, Any]:
-        return self._guard("reading the collection", lambda: self._raw.get(include=include))
+        out: dict[str, Any] = {"ids": [], **{key: [] for key in include}}
+        offset = 0
+        while True:
+            page = self._guard("reading the collection",
+                               lambda o=offset: self._raw.get(include=include, limit=self.page_size, offset=o))
+            out["ids"] += page["ids"]
+            for key in include:
+                out[key] += page.get(key) or []
+            if len(page["ids"]) < self.page_size:
+                return out
+            offset += self.page_size
 
     def doc_hashes(self) -> dict[str, str]:
         got = self._all(["metadatas"])

@@ -118,6 +118,9 @@ class Lexicon:
         self.context_risk = c(ctx.get("risk", r"\brelapse"), "context.risk")
         self.context_lookback = int(ctx.get("lookback", 6))
         self.priority = tuple(data.get("priority") or CATEGORIES)
+        jest = data.get("jest") or {}
+        self.jest = c(jest["cues"], "jest.cues") if jest.get("cues") else None
+        self.jest_categories = frozenset(jest.get("categories") or ())
         self.patterns: list[Pattern] = []
         for category, levels in (data.get("categories") or {}).items():
             if category not in CATEGORIES:
@@ -195,6 +198,8 @@ class Lexicon:
                 note = ""
                 if level == "crisis":
                     note = self._context_note(body, body, m.start(), m.end())
+                    if not note and pat.category in self.jest_categories and self.jest and self.jest.search(body):
+                        note = "joking"
                     if note:
                         level = "caution"
                 findings.append(Finding(pat.category, level, pat.weight, phrase, note))

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 DEFAULT_EXEMPLARS = Path(__file__).resolve().parent / "data" / "exemplars.yaml"
 MAX_PIECES = 6
-_SPLIT = re.compile(r"(?<=[.!?;\n])\s+|\s+(?:but|and then|also)\s+")
+_SPLIT = re.compile(r"(?<=[.!?;\n])\s+|\s+(?:but|and then|also)\s+", re.IGNORECASE)
 log = logging.getLogger("guide.safety")
 
 

@@ -3,16 +3,14 @@ session.py holds the conversation. The help lines are drawn first, before anythi
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from guide.ui import render
-from guide.ui.session import Conversation, ask
+from guide.ui.session import Conversation, PipelineSlot, ask
 
 if TYPE_CHECKING:
     from guide.config import Settings
@@ -27,22 +25,9 @@ STREAM_DELAY_S = 0.012
 
 
 # ------------------------------------------------------------------------------------------ resources
-@dataclass
-class PipelineSlot:
-    """Holds the process's one pipeline; built outside st.cache_resource so the progress UI is not replayed."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    pipeline: "Pipeline | None" = None
-
-    def get(self, build: Callable[[], "Pipeline"]) -> "Pipeline":
-        with self.lock:
-            if self.pipeline is None:
-                self.pipeline = build()
-            return self.pipeline
-
-
 @st.cache_resource(show_spinner=False)
 def _pipeline_slot(settings_key: str) -> PipelineSlot:
+    """One slot per configuration and process; the build runs in its own thread (see PipelineSlot)."""
     return PipelineSlot()
 
 
@@ -54,41 +39,44 @@ def _feedback_store(path: str) -> "SQLiteFeedbackStore":
 
 
 def _progress_text(stage: str, done: int, total: int) -> str:
-    what = {"embedding": "Indexing the vetted guides", "sentences": "Preparing answer sentences"}.get(stage, stage)
+    what = {"embedding": "Indexing the vetted guides", "sentences": "Preparing answer sentences"}.get(stage)
+    if what is None or not total:
+        return "Loading the search model…"
     return f"{what} (first run only): {done}/{total}"
 
 
 def load_pipeline(settings: "Settings", help_lines: Sequence["Resource"]) -> "Pipeline":
-    """The cached pipeline; the first call in a process builds the index with visible progress."""
+    """The cached pipeline; the first run in a process builds the index while the page shows progress."""
     from guide.errors import GuideError
     from guide.pipeline import build_pipeline
 
     slot = _pipeline_slot(settings.model_dump_json())
-    if slot.pipeline is not None:
+    if slot.ready:
         return slot.pipeline
-    with st.status("Getting the guide ready…", expanded=True) as status:
+    slot.start(lambda progress: build_pipeline(settings, progress=progress))
+    holder = st.empty()
+    with holder.status("Getting the guide ready…", expanded=True) as status:
         bar = st.progress(0.0, text="Loading the search model…")
-
-        def progress(stage: str, done: int, total: int) -> None:
-            status.update(label="Building the search index (first run only)…")
-            bar.progress(min(done / total, 1.0) if total else 1.0, text=_progress_text(stage, done, total))
-
-        started = time.perf_counter()
-        try:
-            pipeline = slot.get(lambda: build_pipeline(settings, progress=progress))
-        except GuideError as exc:
+        shown: tuple[str, int, int] | None = None
+        while not slot.wait(0.25):
+            if slot.state != shown:
+                shown = slot.state
+                stage, done, total = shown
+                if total:
+                    status.update(label="Building the search index (first run only)…")
+                bar.progress(min(done / total, 1.0) if total else 0.0, text=_progress_text(stage, done, total))
+        if slot.error is not None:
             status.update(label="The guide could not start", state="error", expanded=True)
-            st.error(f"The guide could not start: {exc}")
+            if isinstance(slot.error, GuideError):
+                st.error(f"The guide could not start: {slot.error}")
+            else:
+                st.error(f"Sorry, the guide could not start ({type(slot.error).__name__}). Please try again later.")
             _show_help_lines(help_lines)
+            st.button("Try again")
             st.stop()
-        except Exception as exc:  # noqa: BLE001 - a kind message and the help lines, never a traceback
-            status.update(label="The guide could not start", state="error", expanded=True)
-            st.error(f"Sorry, the guide could not start ({type(exc).__name__}). Please try again later.")
-            _show_help_lines(help_lines)
-            st.stop()
-        bar.progress(1.0, text=f"Ready in {time.perf_counter() - started:.1f} s")
         status.update(label="Ready", state="complete", expanded=False)
-    return pipeline
+    holder.empty()
+    return slot.pipeline
 
 
 # ------------------------------------------------------------------------------------------ state
@@ -153,9 +141,7 @@ def _show_help_lines(resources: Sequence["Resource"]) -> None:
 
 def _sidebar(settings: "Settings", help_lines: Sequence["Resource"]) -> None:
     with st.sidebar:
-        st.markdown("### Help now")
-        st.html(render.help_banner_html(help_lines))
-        st.markdown(render.help_lines_markdown(help_lines))
+        st.html(render.resources_html(help_lines, "Help now — free, confidential, 24/7"))
         st.caption(f"Help lines for region: {settings.region}")
         st.markdown("### About this guide")
         st.markdown("Answers come only from vetted public sources, each shown under the answer. It is not a "
@@ -191,6 +177,8 @@ def _feedback(settings: "Settings", conv: Conversation, i: int) -> None:
     db = str(settings.feedback_db)
     st.feedback("thumbs", key=f"fb-{conv.id}-{i}", on_change=_on_feedback, args=(db, conv.id, i))
     if i not in conv.feedback_ids:
+        if i == len(conv.answers) - 1:
+            st.caption(render.FEEDBACK_NOTICE)
         return
     if st.session_state.get(f"fbc-{conv.id}-{i}-sent"):
         st.caption("Thanks — your feedback was saved.")
@@ -256,9 +244,9 @@ def render_chat(settings: "Settings | None" = None) -> None:
         st.button("New conversation", on_click=_new_conversation, icon=":material/refresh:",
                   disabled=conv.empty and message is None)
 
-    pipeline = load_pipeline(settings, help_lines)
     if conv.empty and message is None:
-        _welcome(audience)
+        _welcome(audience)  # readable while a first run builds the index
+    pipeline = load_pipeline(settings, help_lines)
 
     for i, question, answer in conv.exchanges():
         _user(question)
@@ -273,7 +261,7 @@ def render_chat(settings: "Settings | None" = None) -> None:
             conv.add(message, answer)
             _assistant(settings, conv, len(conv.answers) - 1, answer, pieces)
 
-    if conv.pinned:
+    if conv.pinned and conv.answers[-1].route != "crisis":  # right after a crisis turn its card is the focus
         with pinned_slot:
             st.html(render.pinned_html(conv.pinned))
     if st.session_state.pop("rg_feedback_failed", False):
@@ -290,4 +278,4 @@ def _export(conv: Conversation, help_lines: Sequence["Resource"]) -> None:
                        mime="text/markdown", on_click="ignore", icon=":material/download:")
 
 
-__all__ = ["render_chat", "load_pipeline", "PipelineSlot"]
+__all__ = ["render_chat", "load_pipeline"]

@@ -16,9 +16,10 @@ from urllib.parse import quote
 
 from guide.types import Answer, Citation, Resource
 
-#: Characters CommonMark lets us backslash-escape, plus the ones Streamlit gives meaning
-#: (`$` for LaTeX, `:` for :color[...] and :emoji: directives, `~` for strikethrough).
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&=^\"'])")
+#: Inline characters that could start a link, image, HTML, code, emphasis, a table or LaTeX (Streamlit reads `$`).
+_MD_INLINE = re.compile(r"([\\`*_\[\]()<>#|~$&!])")
+#: Line starts that would make a list, a quote or a setext heading.
+_MD_LINE_START = re.compile(r"^(\d+)([.)])|^([-+=])")
 
 AUDIENCE_LABELS = {"newcomer": "Newcomer", "family": "Family or friend", "staff": "Staff"}
 
@@ -67,7 +68,11 @@ THINKING = "Looking through the vetted guides…"
 def escape_markdown(text: str) -> str:
     """User text → Markdown that renders exactly as typed (no links, images, HTML, LaTeX or headings)."""
     lines = str(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return "  \n".join(_MD_SPECIAL.sub(r"\\\1", line.strip()) for line in lines)
+    out = []
+    for line in lines:
+        line = _MD_INLINE.sub(r"\\\1", line.strip())
+        out.append(_MD_LINE_START.sub(lambda m: f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[3]}", line, count=1))
+    return "  \n".join(out)
 
 
 def user_markdown(text: str) -> str:
@@ -98,7 +103,7 @@ def citation_markdown(c: Citation) -> str:
     """One numbered source line: **[n]** Title › Section — original source (link)."""
     label = escape_markdown(citation_label(c))
     url = safe_url(c.url, ("https:", "http:"))
-    link = f" — [original source]({url})" if url else ""
+    link = f" — [original source](<{url}>)" if url else ""
     return f"**\\[{c.n}\\]** {label}{link}"
 
 
@@ -161,7 +166,7 @@ def banner_items(resources: Sequence[Resource]) -> list[tuple[str, Action | None
         elif i == 0 and call and "text" in acts and _digits(acts["text"].href) == _digits(call.href):
             items.append((f"Call or text {r.phone}", call))
         elif call:
-            items.append((f"{r.name} {r.phone}", call))
+            items.append((r.name if r.phone and r.phone in r.name else f"{r.name} {r.phone}", call))
         else:
             items.append((r.name, acts.get("web")))
     return items
@@ -175,18 +180,6 @@ def help_banner_html(resources: Sequence[Resource]) -> str:
     body = ' <span aria-hidden="true">·</span> '.join(parts)
     return (f'<div class="rg-banner" role="region" aria-label="Crisis help lines">'
             f"<strong>In crisis?</strong> {body}</div>")
-
-
-def help_lines_markdown(resources: Sequence[Resource]) -> str:
-    """The sidebar list: name, what it is for, and how to reach it (Markdown-safe, no user text)."""
-    lines = []
-    for r in resources:
-        how = r.text_instructions or (f"Call {r.phone}" if r.phone else "")
-        hours = f" ({r.hours})" if r.hours else ""
-        web = safe_url(r.url)
-        name = f"[{escape_markdown(r.name)}]({web})" if web else escape_markdown(r.name)
-        lines.append(f"- **{name}**{hours}: {escape_markdown(how)}" if how else f"- **{name}**{hours}")
-    return "\n".join(lines)
 
 
 def _template_html(text: str) -> str:
@@ -211,9 +204,12 @@ def _template_html(text: str) -> str:
 def _resource_rows(resources: Sequence[Resource]) -> str:
     rows = []
     for r in resources:
-        buttons = "".join(_link(a, "rg-btn") for a in resource_actions(r))
+        actions = resource_actions(r)
+        buttons = "".join(_link(a, "rg-btn") for a in actions if a.kind != "web")
+        web = "".join(_link(a, "rg-weblink", "website") for a in actions if a.kind == "web")
         hours = f' <span class="rg-hours">{html.escape(r.hours)}</span>' if r.hours else ""
-        rows.append(f'<div class="rg-res"><div class="rg-res-name">{html.escape(r.name)}{hours}</div>'
+        web = f' <span class="rg-hours">·</span> {web}' if web else ""
+        rows.append(f'<div class="rg-res"><div class="rg-res-name">{html.escape(r.name)}{hours}{web}</div>'
                     f'<div class="rg-actions">{buttons}</div></div>')
     return "".join(rows)
 
@@ -221,7 +217,7 @@ def _resource_rows(resources: Sequence[Resource]) -> str:
 def crisis_card_html(text: str, resources: Sequence[Resource]) -> str:
     """The unmissable card for a crisis turn: the safety layer's fixed template, then tap-to-call/text buttons."""
     return (f'<section class="rg-card" role="alert" aria-label="Crisis support" data-testid="rg-crisis-card">'
-            f'<h3 class="rg-card-title">You deserve support right now</h3>'
+            f'<h3 class="rg-card-title">Help is available right now</h3>'
             f"{_template_html(text)}{_resource_rows(resources)}</section>")
 
 
@@ -234,7 +230,8 @@ def pinned_html(resources: Sequence[Resource]) -> str:
 
 def pinned_line_html(resources: Sequence[Resource]) -> str:
     """The compact reminder at the top of each reply after a crisis turn: one row of tap targets."""
-    buttons = "".join(_link(a, "rg-btn") for r in resources for a in resource_actions(r) if a.kind != "web")
+    actions = {a.href: a for r in resources for a in resource_actions(r) if a.kind != "web"}  # 988 twice → once
+    buttons = "".join(_link(a, "rg-btn") for a in actions.values())
     return (f'<div class="rg-pinned-line" role="region" aria-label="Help lines for this conversation" '
             f'data-testid="rg-pinned-line"><p class="rg-pinned-title">Help lines, any time in this conversation:</p>'
             f'<div class="rg-actions">{buttons}</div></div>')
@@ -263,9 +260,10 @@ def reply_parts(answer: Answer, pinned: Sequence[Resource]) -> dict[str, object]
 
 CSS = """
 <style>
-.rg-banner{border:1px solid rgba(200,40,40,.45);background:rgba(200,40,40,.07);border-radius:.6rem;
-  padding:.5rem .8rem;margin:0 0 .6rem 0;line-height:1.9}
-.rg-banner a{font-weight:600;white-space:nowrap;text-decoration:underline}
+div[data-testid="stElementContainer"]:has(.rg-banner){position:sticky;top:3.75rem;z-index:990}
+.rg-banner{border:1px solid #e3a3a3;background:#fdeeee;color:#4a1010;border-radius:.6rem;
+  padding:.45rem .8rem;margin:0;line-height:1.8;box-shadow:0 2px 6px rgba(0,0,0,.08)}
+.rg-banner a{font-weight:700;color:#8e1b1b !important;text-decoration:underline}
 .rg-card{border:2px solid #c62828;border-left:10px solid #c62828;background:rgba(198,40,40,.08);
   border-radius:.7rem;padding:.9rem 1rem;margin:.2rem 0 .6rem 0}
 .rg-card-title{margin:0 0 .4rem 0;padding:0;font-size:1.2rem}
@@ -275,14 +273,15 @@ CSS = """
 .rg-pinned-line{border-left:6px solid #c62828;padding:.3rem .7rem;margin:0 0 .6rem 0}
 .rg-pinned-title,.rg-side-title{margin:0 0 .3rem 0}
 .rg-side{border:1px solid rgba(120,120,120,.45);border-radius:.6rem;padding:.5rem .8rem;margin:.4rem 0}
-.rg-res{margin:.35rem 0}
+.rg-res{margin:.45rem 0}
 .rg-res-name{font-weight:600}
 .rg-hours{font-weight:400;opacity:.8;font-size:.9em}
+.rg-weblink{font-weight:400;font-size:.9em}
 .rg-actions{display:flex;flex-wrap:wrap;gap:.4rem;margin-top:.25rem}
 a.rg-btn{display:inline-flex;align-items:center;min-height:44px;padding:.35rem .9rem;border-radius:.5rem;
   border:2px solid #c62828;font-weight:600;text-decoration:none}
 a.rg-btn.rg-call{background:#c62828;color:#fff !important}
-a.rg-btn:focus-visible,.rg-banner a:focus-visible{outline:3px solid #1565c0;outline-offset:2px}
+a.rg-btn:focus-visible,.rg-banner a:focus-visible,a.rg-weblink:focus-visible{outline:3px solid #1565c0;outline-offset:2px}
 </style>
 """
 

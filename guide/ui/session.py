@@ -1,4 +1,5 @@
-"""One browser session's conversation, and the guarded call into the pipeline — no Streamlit here.
+"""One browser session's conversation, the guarded call into the pipeline and the background build of
+the pipeline itself — no Streamlit here.
 
 The app keeps a `Conversation` in st.session_state; everything it decides (what history the pipeline
 sees, when crisis resources become pinned, what a failure looks like) lives here so it can be tested
@@ -8,8 +9,10 @@ and reused without a browser.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +71,7 @@ def error_answer(region: str, conversation: Conversation, audience: str = "newco
 def ask(pipeline: Any, conversation: Conversation, message: str, audience: str, region: str) -> tuple[list[str], Answer]:
     """Run one turn through the pipeline's stream: the text pieces to show, and the Answer.
 
-    Any exception becomes `error_answer` (logged without the message text)."""
+    Any exception becomes `error_answer`."""
     try:
         pieces: list[str] = []
         answer: Answer | None = None
@@ -81,6 +84,57 @@ def ask(pipeline: Any, conversation: Conversation, message: str, audience: str, 
             raise RuntimeError("the pipeline stream ended without an Answer")
         return pieces, answer
     except Exception as exc:  # noqa: BLE001 - the page shows a kind error and the help lines instead
-        log.error("Pipeline failed in the app (%s)", type(exc).__name__, exc_info=True)
+        # the exception text may quote the message, and conversations are not logged: type only (traceback at DEBUG)
+        log.error("Pipeline failed in the app (%s)", type(exc).__name__)
+        log.debug("Pipeline failure details", exc_info=True)
         answer = error_answer(region, conversation, audience)
         return [answer.text], answer
+
+
+class PipelineSlot:
+    """The process's one pipeline, built in a background thread.
+
+    Streamlit stops a script run when its user reruns or leaves; a build done inside the run would be cut
+    short and start over. Here the build keeps going whatever happens to the run that started it, and any
+    run can watch its progress (`state`) and wait for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.pipeline: Any = None
+        self.error: BaseException | None = None
+        self.state: tuple[str, int, int] = ("loading", 0, 0)
+        self.seconds: float = 0.0
+
+    @property
+    def ready(self) -> bool:
+        return self.pipeline is not None
+
+    def start(self, build: Callable[[Callable[[str, int, int], None]], Any]) -> None:
+        """Start building unless a build is running or done; a failed build is retried."""
+        with self._lock:
+            if self.pipeline is not None or (self._thread is not None and self._thread.is_alive()):
+                return
+            self.error = None
+            self._done.clear()
+            self._thread = threading.Thread(target=self._run, args=(build,), name="guide-build", daemon=True)
+            self._thread.start()
+
+    def _run(self, build: Callable[[Callable[[str, int, int], None]], Any]) -> None:
+        started = time.perf_counter()
+        try:
+            self.pipeline = build(self._progress)
+        except BaseException as exc:  # noqa: BLE001 - reported to whichever run is waiting
+            log.error("Building the pipeline failed (%s)", type(exc).__name__, exc_info=True)
+            self.error = exc
+        finally:
+            self.seconds = time.perf_counter() - started
+            self._done.set()
+
+    def _progress(self, stage: str, done: int, total: int) -> None:
+        self.state = (stage, done, total)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once the build has finished (successfully or not)."""
+        return self._done.wait(timeout)
