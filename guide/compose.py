@@ -7,6 +7,7 @@ audience and a reviewed "next step" line. It never writes a factual sentence of 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,14 +28,12 @@ FRAMING = {
     "staff": "From the vetted corpus:",
 }
 
-#: Reviewed next-step lines; each is cited to the corpus document that supports it.
+#: Where to go next, by topic: a document and the words its pointer sentence must contain. The line shown
+#: is that corpus sentence verbatim ("Next step: " + sentence [n]), so it is grounded and cited like the rest.
 NEXT_STEPS = {
-    "meetings": ("finding-meetings", "Next step: AA, NA, SMART Recovery and Al-Anon each have a free meeting finder on their own website, for in-person, online and phone meetings.",
-                 ("meeting finder", "online")),
-    "treatment": ("finding-treatment", "Next step: FindTreatment.gov lists treatment programs, and the SAMHSA National Helpline (1-800-662-4357) is free, confidential and open 24/7.",
-                  ("findtreatment", "1-800-662-4357")),
-    "helpline": ("samhsa-national-helpline", "If you'd like to talk it through, the SAMHSA National Helpline (1-800-662-4357) is free, confidential and open 24/7.",
-                 ("1-800-662-4357", "free")),
+    "meetings": ("finding-meetings", ("meeting finder",)),
+    "treatment": ("finding-treatment", ("findtreatment.gov", "help you find")),
+    "helpline": ("samhsa-national-helpline", ("1-800-662-4357", "any time")),
 }
 _TOPIC_TO_STEP = {
     "mutual-help": "meetings", "twelve-steps": "meetings", "meetings": "meetings", "secular": "meetings",
@@ -45,6 +44,9 @@ _TOPIC_TO_STEP = {
 }
 
 MIN_WORDS, MAX_WORDS, MAX_SENTENCES = 40, 150, 5
+W_SEMANTIC, W_PASSAGE, W_LEXICAL = 0.40, 0.35, 0.25
+W_DENSE, W_HEADING, W_FUSED = 0.3, 0.5, 0.2  # passage fit: chunk cosine, heading-question cosine, fused rank  # sentence score weights (tuned on evals/conversations)
+TARGET_WORDS = 90  # enough for the answer plus one supporting detail, well under MAX_WORDS
 STOP_RATIO = 0.5  # stop adding sentences scoring below this share of the best one
 
 
@@ -88,7 +90,7 @@ def chunk_scores(
         d = h.dense_score if h.dense_score is not None else floor
         if query_vector is not None and headings and h.chunk.id in headings:
             heading = float(query_vector @ headings[h.chunk.id])
-            out.append(0.3 * d + 0.5 * heading + 0.2 * (h.score / top))
+            out.append(W_DENSE * d + W_HEADING * heading + W_FUSED * (h.score / top))
         else:
             out.append(0.7 * d + 0.3 * (h.score / top))
     return out
@@ -120,16 +122,32 @@ def _similarity(a: _Candidate, b: _Candidate) -> float:
     return len(a.tokens & b.tokens) / len(a.tokens | b.tokens)
 
 
-def sentence_score(c: _Candidate, q_tokens: set[str], query_vector: "np.ndarray | None", audience: str) -> float:
-    """Relevance of one sentence: its own similarity to the question, its passage's fit, word overlap,
-    a small prior for the first sentences of a section (they are written to answer the heading)."""
+def local_weights(q_tokens: set[str], candidates: Sequence[_Candidate]) -> dict[str, float]:
+    """Weights for the question's words by how rare they are among the candidate sentences: in a set of
+    SMART Recovery passages, "smart" says little and "free" says which sentence answers "is it free?"."""
+    n = max(len(candidates), 1)
+    df = {t: sum(t in c.tokens for c in candidates) for t in q_tokens}
+    # words found in no candidate cannot tell sentences apart, so they carry no weight
+    return {t: math.log(1 + n / d) for t, d in df.items() if d}
+
+
+def sentence_score(
+    c: _Candidate, q_tokens: set[str], query_vector: "np.ndarray | None", audience: str,
+    weights: dict[str, float] | None = None,
+) -> float:
+    """Relevance of one sentence: its own similarity to the question, its passage's fit, overlap with the
+    question's distinctive words, a small prior for a section's first sentences (written to answer it)."""
     semantic = float(query_vector @ c.vector) if (query_vector is not None and c.vector is not None) else 0.0
-    lexical = len(q_tokens & c.tokens) / len(q_tokens) if q_tokens else 0.0
+    if weights:
+        total = sum(weights.values()) or 1.0
+        lexical = sum(w for t, w in weights.items() if t in c.tokens) / total
+    else:
+        lexical = len(q_tokens & c.tokens) / len(q_tokens) if q_tokens else 0.0
     lead = 0.05 if c.position == 0 else (0.025 if c.position == 1 else 0.0)
     aud = 0.02 if audience in c.chunk.audience else 0.0
     if c.vector is None:  # no sentence vectors (tests with the hash fake): passage fit and words only
         return 0.6 * c.chunk_score + 0.4 * lexical + lead + aud
-    return 0.45 * semantic + 0.40 * c.chunk_score + 0.15 * lexical + lead + aud
+    return W_SEMANTIC * semantic + W_PASSAGE * c.chunk_score + W_LEXICAL * lexical + lead + aud
 
 
 def select_sentences(
@@ -142,7 +160,8 @@ def select_sentences(
     if not candidates:
         return []
     q_tokens = set(tokenize(query))
-    scores = {id(c): sentence_score(c, q_tokens, query_vector, audience) for c in candidates}
+    weights = local_weights(q_tokens, candidates)
+    scores = {id(c): sentence_score(c, q_tokens, query_vector, audience, weights) for c in candidates}
     by_chunk: dict[str, list[_Candidate]] = {}
     for c in candidates:
         by_chunk.setdefault(c.chunk.id, []).append(c)
@@ -168,7 +187,7 @@ def select_sentences(
         return True
 
     def enough() -> bool:
-        return len(chosen) >= MAX_SENTENCES or (words >= 70 and len(chosen) >= 2) or (words >= MIN_WORDS and len(chosen) >= 3)
+        return len(chosen) >= MAX_SENTENCES or (words >= TARGET_WORDS and len(chosen) >= 2) or len(chosen) >= 4
 
     lead = best_chunk[0]
     if lead.position == 0 and scores[id(lead)] >= STOP_RATIO * best:
@@ -189,6 +208,8 @@ def select_sentences(
 
 
 def _next_step(cited_chunks: Sequence[Chunk], retriever: "Retriever | None") -> tuple[str, Chunk] | None:
+    """The pointer sentence for the first cited passage whose topics call for one (not when that document
+    is already cited)."""
     if retriever is None:
         return None
     for chunk in cited_chunks:
@@ -196,14 +217,14 @@ def _next_step(cited_chunks: Sequence[Chunk], retriever: "Retriever | None") -> 
             key = _TOPIC_TO_STEP.get(topic)
             if key is None:
                 continue
-            doc_id, line, needles = NEXT_STEPS[key]
+            doc_id, needles = NEXT_STEPS[key]
             if any(c.doc_id == doc_id for c in cited_chunks):
                 return None
-            chunks_of = getattr(retriever, "doc_chunks", None)
-            pool = chunks_of(doc_id) if chunks_of else [c for c in retriever.chunks.values() if c.doc_id == doc_id]
-            support = [c for c in pool if all(n.lower() in c.text.lower() for n in needles[:1])]
-            if support:
-                return line, support[0]
+            for support in sorted((c for c in retriever.chunks.values() if c.doc_id == doc_id), key=lambda c: c.position):
+                for sentence in split_sentences(support.text):
+                    if all(n in sentence.lower() for n in needles):
+                        return f"Next step: {sentence}", support
+            return None
     return None
 
 

@@ -24,6 +24,8 @@ MANIFEST_NAME = "manifest.yaml"
 DOCS_DIRNAME = "docs"
 AUDIENCES = {"newcomer", "family", "staff"}
 _KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+#: libyaml's parser when PyYAML has it (same results, ~10× faster: the corpus is parsed on every start).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n(.*)\Z", re.S)
 
 
@@ -128,7 +130,7 @@ def parse_document(path: Path, root: Path | None = None) -> Document:
             "(id, title, summary, audience, topics, sources, reviewed_by, reviewed_on), and a closing '---' line."
         )
     try:
-        meta = yaml.safe_load(match.group(1))
+        meta = yaml.load(match.group(1), Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 2})" if mark is not None else ""
@@ -167,7 +169,7 @@ def load_manifest(corpus_dir: Path) -> dict[str, ManifestEntry]:
     if not path.exists():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER) or {}
         entries = [ManifestEntry.model_validate(e) for e in data.get("documents", [])]
     except (yaml.YAMLError, ValidationError, AttributeError) as exc:
         raise CorpusError(f"{path}: the vetting manifest is malformed ({type(exc).__name__}). Restore it from git.") from None

@@ -79,9 +79,14 @@ def resolve_query(message: str, history: Sequence[Turn], known_subjects: Sequenc
     if not follow:
         return ResolvedQuery(text=message, followup=False, reason=reason)
     topic, title = _last_user_topic(history)
+    lowered = f" {' '.join(_words(message))} "
+    names_subject = any(f" {s.lower()} " in lowered for s in known_subjects if s)
     parts = [message]
-    if title:
+    if names_subject and topic:
+        # "what about NA?" after "Can I go to AA if I take medication?": keep the question, swap the subject
+        parts.append(topic)
+    elif title:
         parts.append(title)
-    elif topic and reason != "refers back, names a subject":
+    elif topic:
         parts.append(topic)
     return ResolvedQuery(text=" ".join(parts), followup=True, subject=title or topic, reason=reason)

@@ -66,6 +66,8 @@ def run_section(settings: Any) -> None:
         bar.progress(min(done / total, 1.0) if total else 1.0, text=f"{suite}: {done}/{total} cases")
 
     run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    if modes:  # the first mode also drives the answers, as with `guide eval --mode`
+        settings = settings.with_overrides(retrieval_mode=modes[0])
     try:
         pipeline = _pipeline(settings.model_dump_json()) if {"retrieval", "conversations"} & set(suites) else None
         report = run_eval(settings, EvalOptions(suites=tuple(s for s in SUITES if s in suites), tags=tuple(tags),

@@ -47,13 +47,13 @@ def test_bad_threshold_files_say_what_is_wrong(tmp_path: Path, text: str, messag
 def test_thresholds_globs_skips_and_equality(tmp_path: Path) -> None:
     report = synthetic_run(tmp_path, "A")
     gate = apply_thresholds(report, [
-        Threshold(metric="safety.*.recall", min=0.9),       # suicide, overdose pass; none has no data
+        Threshold(metric="safety.*.recall", min=0.9),       # suicide, overdose pass; "none" has no data: no check
         Threshold(metric="answers.citation_validity", equals=1.0),
         Threshold(metric="retrieval.dense.mrr", min=0.1),   # dense was not run
         Threshold(metric="latency.total.p95_ms", max=10.0),
     ], "t.yaml")
     status = {c.metric: c.status for c in gate.checks}
-    assert status == {"safety.none.recall": "skipped", "safety.overdose.recall": "pass", "safety.suicide.recall": "pass",
+    assert status == {"safety.overdose.recall": "pass", "safety.suicide.recall": "pass",
                       "answers.citation_validity": "fail", "retrieval.dense.mrr": "skipped", "latency.total.p95_ms": "fail"}
     assert not gate.passed
     failing = {c.metric: c.failing_cases for c in gate.breaches}

@@ -175,3 +175,20 @@ def test_synthetic_run_metrics_by_hand(tmp_path) -> None:
     assert r.latency["total"].p50_ms == pytest.approx(33.8)
     assert flat_metrics(r) == m
     json.dumps(m, allow_nan=False)
+
+
+def test_retrieval_per_mode_and_progress_to_the_last_case(tmp_path) -> None:
+    from _eval_synthetic import RANKINGS_A, ScriptedRetriever, settings_for, write_suites
+
+    from guide.evals.runner import EvalOptions, run_eval
+
+    seen: list[tuple[str, int, int]] = []
+    settings = settings_for(tmp_path)
+    write_suites(settings.evals_dir)
+    r = run_eval(settings, EvalOptions(suites=("retrieval",), modes=("hybrid", "keyword")),
+                 retriever=ScriptedRetriever(RANKINGS_A), progress=lambda *a: seen.append(a))  # type: ignore[arg-type]
+    assert [m.mode for m in r.retrieval.modes] == ["hybrid", "keyword"]
+    assert {"retrieval.hybrid.mrr", "retrieval.keyword.mrr"} <= set(r.metrics)
+    assert len(r.retrieval.cases) == 6 and r.run.modes == ["hybrid", "keyword"]
+    assert r.safety is None and r.answers is None and r.run.case_counts["safety"] == 0
+    assert seen[-1] == ("retrieval", 6, 6) and len(seen) == 6

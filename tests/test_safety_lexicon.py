@@ -131,3 +131,34 @@ def test_custom_lexicon_path(tmp_path):
     checker = SafetyChecker(lexicon_path=path)
     assert checker.check("banana").route == "crisis"
     assert checker.check("I want to kill myself").route == "ok"  # only the custom lexicon is used
+
+
+@pytest.mark.parametrize(
+    ("text", "route"),
+    [
+        ("What are the DTs?", "caution"),  # asks what the term means
+        ("what is delirium tremens", "caution"),
+        ("what is an overdose", "caution"),
+        ("what does DTs stand for", "caution"),
+        ("I'm in the DTs right now", "crisis"),
+        ("What are the DTs? My dad has them", "crisis"),  # someone is said to have it
+        ("what are the DTs, is it happening right now?", "crisis"),
+        ("my dad is shaking and seeing things after he stopped drinking", "crisis"),
+    ],
+)
+def test_what_is_questions_about_a_crisis_term_are_caution(checker, text, route):
+    assert checker.check(text).route == route
+
+
+@pytest.mark.parametrize(
+    ("text", "route"),
+    [
+        ("my husband gets grumpy when he drinks but he's never been physical", "ok"),
+        ("he gets moody after a few beers but he's never laid a hand on me", "ok"),
+        ("my dad gets loud when he drinks but he's never been rough with us", "ok"),
+        ("he gets physical when he drinks", "caution"),
+        ("he laid a hand on me last night", "crisis"),
+    ],
+)
+def test_never_been_physical_is_a_negation(checker, text, route):
+    assert checker.check(text).route == route

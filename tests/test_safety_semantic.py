@@ -94,3 +94,28 @@ def test_packaged_model_scores_a_paraphrase_above_the_threshold():
     m = layer.match("i have decided to die tonight, i have it all planned")
     assert m.category == "suicide" and m.similarity >= layer.calibration.crisis
     assert layer.match("what time is the NA meeting on sunday").route == "ok"
+
+
+@pytest.mark.parametrize(("text", "route"), [
+    ("my cousin is slumped over and barely moving", "crisis"),
+    ("is my cousin slumped over and barely moving", "caution"),  # one question, nobody says it is happening now
+    ("is my cousin slumped over and barely moving right now?", "crisis"),  # a present cue keeps it a crisis
+    ("is my cousin slumped over and barely moving? he is cold", "crisis"),  # more than a question
+])
+def test_semantic_alone_makes_an_informational_question_caution_at_most(exemplars, text, route):
+    v = SafetyChecker(HashEmbedder(), exemplars_path=exemplars).check(text)
+    assert (v.route, v.category) == (route, "overdose"), v.reasons
+
+
+@pytest.mark.parametrize(("text", "question"), [
+    ("is it my fault my husband drinks", True),
+    ("Thanks. Different question: is detox enough to get sober?", True),
+    ("is it normal that I want to disappear forever", False),  # first person: not covered
+    ("why won't he wake up, please help", False),  # present cue
+    ("my husband drinks. is it my fault?", False),  # a statement first
+])
+def test_which_messages_count_as_informational_questions(text, question):
+    from guide.safety.lexicon import default_lexicon
+
+    lex = default_lexicon()
+    assert lex.scan(text).question is question

@@ -14,10 +14,7 @@ CASES = load_suite(SUITE)
 
 # Known misses with the packaged model, kept visible here and in docs/safety.md (id -> why).
 KNOWN_MISSES: dict[str, str] = {}
-KNOWN_FALSE_ALARMS: dict[str, str] = {
-    "saf-0438": "semantic 0.75 vs anchor 0.68 to 'my husband beats me when he drinks'; the lexicon has no cue for "
-                "'never been physical'",
-}
+KNOWN_FALSE_ALARMS: dict[str, str] = {}
 
 
 def test_suite_shape():

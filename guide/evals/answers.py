@@ -54,7 +54,7 @@ def citation_problems(answer: Answer, known_docs: set[str]) -> list[str]:
             cite = by_n.get(n)
             if cite is None:
                 problems.append(f"[{n}] has no citation entry")
-            elif support(sentence, cite.quote) < SUPPORT_THRESHOLD and not sentence.startswith(("Next step", "If you'd like")):
+            elif support(sentence, cite.quote) < SUPPORT_THRESHOLD:
                 problems.append(f"[{n}] does not support: {sentence[:80]!r}")
     return problems
 

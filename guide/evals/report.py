@@ -19,7 +19,6 @@ from guide.errors import InputError
 SCHEMA_VERSION = "1.0"
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 SUITES = ("safety", "retrieval", "conversations")
-Suite = Literal["safety", "retrieval", "conversations"]
 
 
 class _Model(BaseModel):

@@ -72,9 +72,6 @@ class _Cases:
     retrieval: list[RetrievalCase]
     conversations: list[ConversationCase]
 
-    @property
-    def total(self) -> int:
-        return len(self.safety) + len(self.retrieval) + len(self.conversations)
 
 
 def load_suites(evals_dir: Path, suites: Sequence[str], tags: Sequence[str] = ()) -> _Cases:
@@ -158,7 +155,7 @@ def run_eval(
     suite_seconds["setup"] = round(time.perf_counter() - t0, 3)
     suite_cpu["setup"] = round(time.process_time() - c0, 3)
 
-    counter = _Counter(cases.total, progress)
+    counter = _Counter(len(cases.safety) + len(cases.retrieval) * len(modes) + len(cases.conversations), progress)
     safety = routing = retrieval = answers = None
     latency: dict[str, LatencyStats] = {}
     if cases.safety:

@@ -1,8 +1,8 @@
 """The eval gate: thresholds from evals/thresholds.yaml applied to a run's flat metrics.
 
-A threshold names a metric (shell-style globs allowed: `safety.*.recall` is one check per category) and
-exactly one of min / max / equals. A metric with no value (its suite was not run, or no case had data)
-is `skipped`, never a pass or a breach. Each breach lists the case ids behind it, so CI names them.
+A threshold names a metric (shell-style globs allowed: `safety.*.recall` is one check per category that has
+data) and exactly one of min / max / equals. A metric with no value (its suite was not run, or no case had
+data) is `skipped`, never a pass or a breach. Each breach lists the case ids behind it, so CI names them.
 """
 
 from __future__ import annotations
@@ -80,7 +80,9 @@ def apply_thresholds(report: "RunReport", thresholds: list[Threshold], source: s
     """One ThresholdCheck per (threshold, matching metric); the gate passes when nothing fails."""
     checks: list[ThresholdCheck] = []
     for t in thresholds:
-        names = sorted(n for n in report.metrics if fnmatch.fnmatchcase(n, t.metric)) if _is_glob(t.metric) else [t.metric]
+        names = [t.metric]
+        if _is_glob(t.metric):  # one check per matching metric that has data (e.g. no recall for the "none" slice)
+            names = sorted(n for n in report.metrics if fnmatch.fnmatchcase(n, t.metric) and report.metrics[n] is not None)
         if not names:
             checks.append(ThresholdCheck(metric=t.metric, op=t.op, threshold=t.bound, value=None, status="skipped",  # type: ignore[arg-type]
                                          description=t.description))

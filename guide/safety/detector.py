@@ -83,7 +83,9 @@ class SafetyChecker:
         lexical_evidence = bool(scan.suppressed) or any(f.note for f in scan.findings if f.level == "caution")
 
         if match is not None and match.route == "crisis" and not lexical_evidence and not scan.stripped:
-            return self._verdict("crisis", match.category, match.similarity, reasons, language)
+            if not scan.question:
+                return self._verdict("crisis", match.category, match.similarity, reasons, language)
+            reasons.append("semantic: an informational question, so caution at most")
 
         ambiguous = [f for f in scan.findings if f.level == "ambiguous"]
         caution = [f for f in scan.findings if f.level == "caution"]

@@ -59,6 +59,7 @@ class Scan:
     findings: tuple[Finding, ...] = ()
     suppressed: tuple[Finding, ...] = field(default=())  # negated matches: evidence the semantic layer must respect
     stripped: tuple[str, ...] = ()  # idioms / service phrases removed before matching
+    question: bool = False  # the whole message only asks a question about someone else or a topic
 
     def best(self, level: Level) -> Finding | None:
         hits = [f for f in self.findings if f.level == level]
@@ -114,6 +115,11 @@ class Lexicon:
         hyp = data.get("hypothetical") or {}
         self.hypothetical = c(hyp["cues"], "hypothetical.cues")
         self.present = c(hyp["present"], "hypothetical.present")
+        self.definition = c(hyp["definition"], "hypothetical.definition") if hyp.get("definition") else None
+        self.personal = c(hyp.get("personal", r"\b(?:i|me|my)\b"), "hypothetical.personal")
+        question = data.get("question") or {}
+        self.question = c(question["cues"], "question.cues") if question.get("cues") else None
+        self.self_reference = c(question.get("self", r"\b(?:i|me|myself)\b"), "question.self")
         ctx = data.get("context") or {}
         self.context_risk = c(ctx.get("risk", r"\brelapse"), "context.risk")
         self.context_lookback = int(ctx.get("lookback", 6))
@@ -167,7 +173,7 @@ class Lexicon:
         return text[left:right]
 
     def _context_note(self, text: str, whole: str, start: int, end: int) -> str:
-        """Why a crisis match counts only as caution: grief, past tense or a hypothetical question."""
+        """Why a crisis match counts only as caution: grief, past tense or a hypothetical/informational question."""
         sentence = self._sentence(text, start, end)
         if self.death.search(sentence):
             return "grief"
@@ -175,7 +181,30 @@ class Lexicon:
             return "past"
         if self.hypothetical.search(sentence) and not self.present.search(whole):
             return "hypothetical"
+        if self._definition(text, whole, start, end):
+            return "definition"
         return ""
+
+    def _definition(self, text: str, whole: str, start: int, end: int) -> bool:
+        """'What are the DTs?': the term is the subject of a what-is question and nobody is said to have it.
+
+        The question words may sit before the match or open it ("what is an overdose" matches "... is ...
+        overdose"), so both the text before the match and that text plus all but the match's last word are tried.
+        """
+        if self.definition is None or self.personal.search(whole) or self.present.search(whole):
+            return False
+        left = max((m.end() for m in _SENTENCE.finditer(text, 0, start)), default=0)
+        prefix = text[left:start]
+        head = prefix + text[start:end].rsplit(" ", 1)[0] + " " if " " in text[start:end].strip() else prefix
+        return bool(self.definition.search(prefix) or self.definition.search(head))
+
+    def informational_question(self, normalized: str) -> bool:
+        """One question about someone else or a topic, nothing happening now: the semantic layer may only caution."""
+        body = normalized.strip()
+        if self.question is None or not body:
+            return False
+        return bool(self.question.search(body)) and not self.self_reference.search(body) \
+            and not self.present.search(body)
 
     # -- the scan ------------------------------------------------------------------------------------------
 
@@ -218,7 +247,8 @@ class Lexicon:
                 if note:
                     level = "caution"
                 findings.append(Finding(category, level, weight, phrase, note or "combination"))
-        return Scan(normalized=norm, findings=tuple(findings), suppressed=tuple(suppressed), stripped=stripped)
+        return Scan(normalized=norm, findings=tuple(findings), suppressed=tuple(suppressed), stripped=stripped,
+                    question=self.informational_question(norm))
 
     def has_risk(self, texts: Sequence[str]) -> bool:
         """Does earlier conversation make ambiguous distress a crisis? (relapse, loss, a crisis or caution hit)."""

@@ -16,7 +16,7 @@ from guide.safety.resources import decline_text
 from guide.types import ScopeVerdict, Turn
 
 _DRUG = (
-    r"(?:suboxone|buprenorphine|subutex|sublocade|methadone|naltrexone|vivitrol|naloxone|narcan|xanax|alprazolam|"
+    r"(?:suboxone|buprenorphine|subutex|sublocade|zubsolv|subs|sub strips?|sub films?|bupe|bup|methadone|naltrexone|vivitrol|naloxone|narcan|xanax|alprazolam|"
     r"valium|diazepam|klonopin|clonazepam|ativan|lorazepam|librium|chlordiazepoxide|gabapentin|neurontin|lyrica|"
     r"pregabalin|antabuse|disulfiram|acamprosate|campral|topiramate|baclofen|oxycodone|oxycontin|oxy|percocet|percs?|"
     r"vicodin|hydrocodone|morphine|fentanyl|heroin|tramadol|codeine|kratom|adderall|ritalin|zoloft|sertraline|prozac|"
@@ -45,6 +45,13 @@ _DOSING = [
     re.compile(rf"\b(?:is it (?:ok|okay|safe|dangerous|fine|bad)|can i|can you|should i) (?:to )?(?:mix|combine|drink (?:on|while on|with)|take \w+ (?:with|and)|use \w+ (?:with|and))\b"),
     re.compile(rf"\bhow long (?:should|do|does|can|must) (?:i|he|she|you|someone) (?:stay on|be on|take|keep taking|use) (?:\w+ )?{_DRUG}\b"),
     re.compile(r"\b\d+(?:\.\d+)? ?(?:mg|mcg|milligrams?|ml)\b.*\?"),
+    # Changing how much or how often: "double up on my subs", "take an extra strip", "take more of my meds".
+    re.compile(rf"\b(?:double|doubling|doubled|triple|tripling) (?:up )?(?:on )?(?:my |the |his |her |a |an )?(?:\w+ )?{_DRUG}\b"),
+    re.compile(rf"\b(?:take|taking|use|using|have|having|give|giving|add|adding) (?:a |an )?(?:more|extra|another|second|third|additional|bigger|higher|larger|double|half(?: a)?|an extra|a second|a bigger|a higher) (?:of )?(?:my |the |his |her |a |an |one )?(?:\w+ )?{_DRUG}\b"),
+    re.compile(rf"\b(?:take|taking|use|using) (?:more|extra) (?:of )?(?:my |the |his |her )?(?:\w+ )?{_DRUG}\b"),
+    re.compile(rf"\b{_DRUG} (?:\w+ ){{0,3}}(?:early|sooner|more often|than (?:prescribed|i am prescribed|the doctor said)|extra|at once|together)\b"),
+    re.compile(rf"\b(?:more|extra|higher|bigger) than (?:prescribed|my prescription|the prescription|i am prescribed|what i am prescribed|the doctor (?:said|prescribed))\b"),
+    re.compile(rf"\b(?:up|raise|bump(?: up)?|boost) (?:my |the |his |her )?(?:dose|dosage|{_DRUG})\b"),
 ]
 _ILLEGAL_DRUG = (
     r"(?:heroin|meth|methamphetamine|crack|cocaine|coke|fentanyl|fent|molly|mdma|ecstasy|lsd|acid|shrooms|ketamine|"
@@ -55,17 +62,48 @@ _ILLEGAL = [
     re.compile(rf"\b(?:where|how|who) (?:can|do|could|to|would|should|might) (?:i |you |we |someone )?(?:buy|get|find|score|cop|order|purchase|source|pick up|grab) (?:some |more |cheap |good |real )?(?:\w+ )?{_ILLEGAL_DRUG}\b(?! test| testing| strips?)"),
     re.compile(rf"\b(?:how (?:do|can|to) (?:i |you |we )?|where to |want to |teach me to )(?:make|cook|synthesi[sz]e|extract|grow|brew|press|manufacture) (?:my own |some |homemade )?{_ILLEGAL_DRUG}\b"),
     re.compile(rf"\bhow to (?:buy|get|score|cop|order) {_ILLEGAL_DRUG}\b"),
-    re.compile(r"\b(?:without a prescription|without a script|no prescription needed|off the street|dark ?web|darknet|from a dealer|find a dealer|my plug|a plug|the plug|a connect)\b"),
+    re.compile(r"\b(?:dark ?web|darknet|from a dealer|find a dealer|my plug|a plug|the plug|a connect)\b"),
     re.compile(r"\b(?:pass|beat|cheat|fake|trick|get around|flush|mask|dilute|clean) (?:a |my |the |an |his |her )?(?:drug|urine|piss|pee|ua|hair|mouth swab|saliva|court ordered) ?(?:test|screen|screening)\b"),
     re.compile(r"\b(?:fake|forged|forge|buy) (?:a )?(?:prescription|script|rx)\b"),
-    re.compile(rf"\bsell (?:my |some )?{_ILLEGAL_DRUG}\b"),
+    re.compile(rf"\b(?:i|we|to|me) (?:\w+ )?sell (?:my |some |our |his |her )?{_ILLEGAL_DRUG}\b"),
 ]
+# Getting a prescription drug outside a prescriber. Not applied when the message is about harm-reduction supplies
+# (naloxone, test strips), which are legal without a prescription.
+_SOURCE = (r"(?:someone|somebody|anyone|anybody|people|a guy|guys|a friend|friends|a dealer|dealers|a stranger|strangers|"
+           r"folks|a coworker|someone online|a website|an online (?:seller|vendor|shop|pharmacy)|telegram|instagram|"
+           r"snapchat|reddit|facebook|the streets?)")
+_OBJECT = rf"(?:(?:some|any|more|extra|the|my|those|these|a few) )?(?:{_DRUG}|{_ILLEGAL_DRUG}|them|it|some|any|those|these)"
+_ILLEGAL_RX = [
+    re.compile(r"\b(?:without a prescription|without a script|no prescription needed|no script needed)\b"),
+    # "where can I get strips without seeing a doctor" - but not "get into treatment without a referral".
+    re.compile(r"\b(?:get|getting|buy|buying|obtain|obtaining|find|finding|order|ordering|purchase|score|cop|source|pick up)\b"
+               r"(?! (?:into|in to|to|help|treatment|seen|admitted|started|an appointment|a bed|a referral|on a (?:wait)?list)\b)"
+               r"(?: \S+){0,5}? without (?:seeing |going to |visiting |talking to |a visit to |asking )?(?:a |the |my |any )?"
+               r"(?:doctor|doc|prescriber|prescription|script|rx|clinic|pharmacy)\b(?! in person)"),
+    # "from someone selling them", "do you know anyone who sells subs" - not "people who sell drugs" on its own.
+    re.compile(rf"\b(?<!away )(?<!apart )(?:from|off(?: of)?|through|via|know|find|meet|contact|message|text|call|ask) {_SOURCE} "
+               r"(?:who (?:is |are )?|that (?:is |are )?)?(?:selling|sells|sell|has extra|have extra|with extra|"
+               r"giving (?:them |it )?away)\b"),
+    # "buy subs off a guy", "get them from someone online", "cop bars on the street".
+    re.compile(rf"\b(?:buy|buying|get|getting|score|scoring|cop|copping|purchase|purchasing|order|ordering) {_OBJECT}"
+               rf"(?: \S+){{0,3}}? (?:from|off(?: of)?|on) {_SOURCE}\b"),
+]
+# Harm-reduction supplies are legal without a prescription: asking where to get them stays in scope.
+_HARM_REDUCTION = re.compile(
+    r"\b(?:naloxone|narcan|kloxxado|zimhi|(?:fentanyl |xylazine |drug )?test(?:ing)? strips?|nicotine (?:gum|patch(?:es)?|lozenges?)|"
+    r"clean (?:needles|syringes|works)|needle exchange|syringe (?:service|exchange)s?)\b")
 _INJECTION = [
     re.compile(r"\b(?:ignore|disregard|forget|override|bypass|skip|drop) (?:all |any |the |your |my |these |those |every )?(?:previous |prior |above |earlier |preceding |original |system |safety |existing )*(?:instructions?|rules|prompts?|guidelines|directions|programming|restrictions|constraints|guardrails|filters|policies|training)\b(?: (?:you were given|you have|above|and (?:all )?(?:rules|restrictions)))?"),
     re.compile(r"\byou are (?:now )?(?:dan|a different (?:ai|assistant|bot)|an? (?:unrestricted|unfiltered|uncensored|jailbroken) \w+|free (?:from|of) (?:all |any |your )?(?:rules|restrictions|guidelines))\b"),
     re.compile(r"\b(?:pretend|act|roleplay|role-play|role play|imagine) (?:to be|as if you are|as if you were|as|that you are|you are|you're|like) (?:a |an |my )?(?:doctor|pharmacist|physician|nurse|psychiatrist|dealer|chemist|dan|evil|unrestricted|unfiltered|different) ?\w*\b"),
-    re.compile(r"\b(?:reveal|show|print|repeat|output|tell me|display|leak|what (?:is|are)) (?:me )?(?:your|the) (?:system |initial |hidden |original |secret )*(?:prompt|instructions|rules|configuration)\b"),
-    re.compile(r"\b(?:developer|dev|debug|admin|god|sudo|jailbreak|jail break) mode\b|\bjailbreak\b|\bdo anything now\b"),
+    re.compile(r"\b(?:reveal|show|print|repeat|output|tell me|display|leak|what (?:is|are)) (?:me )?(?:your (?:system |initial |hidden |original |secret )*(?:prompt|instructions|rules|configuration)|the (?:system |initial |hidden |original |secret )+(?:prompt|instructions|rules|configuration))\b"),
+    re.compile(r"\b(?:(?:enable|enabled|enabling|activate|activated|enter|entering|turn on|switch to|switching to|unlock|unlocked) )?"
+               r"(?:developer|dev|debug|admin|god|sudo|jailbreak|jail break|maintenance|unrestricted|root|dan) mode"
+               r"(?: (?:is )?(?:now )?(?:enabled|activated|on|engaged|unlocked|active))?\b|\bjailbr(?:eak|oken)\w*\b|\bdo anything now\b"),
+    re.compile(r"\b(?:system|admin|administrator|root|developer|security) (?:override|update|message|notice|alert|command|access)s?"
+               r"(?: (?:enabled|activated|granted|accepted|on))?\b|\boverride (?:code|enabled|activated|accepted|granted|mode)\b"),
+    re.compile(r"\b(?:your|the|all|any) (?:hidden|secret|internal|confidential) (?:rules|instructions|prompt|"
+               r"guidelines|policies|directives|configuration|settings)\b"),
     re.compile(r"(?:^|\s)(?:new instructions|system prompt|system)\s*:|\[/?(?:system|inst)\]|<\|?(?:im_start|im_end|system)\|?>|###\s*(?:instruction|system)"),
     re.compile(r"\bfrom now on,? you (?:will|must|are|should)\b[^.?!]*"),
 ]
@@ -76,6 +114,8 @@ _IN_SCOPE = re.compile(
     r"weed|marijuana|cannabis|pills?|xanax|benzo\w*|suboxone|buprenorphine|methadone|naltrexone|naloxone|narcan|"
     r"vivitrol|medication\w*|mat|moud|craving\w*|urges?|trigger\w*|meeting\w*|group\w*|sponsor\w*|steps?|twelve|"
     r"12|big book|chips?|fellowship|support\w*|treatment|rehab|detox|therap\w*|counsel\w*|doctor|clinic\w*|"
+    r"outpatient|inpatient|iop|php|residential|partial hospitali[sz]ation|sober living|halfway house|recovery homes?|"
+    r"levels? of care|aftercare|continuing care|step-?down|day programs?|"
     r"family|families|parent\w*|son|daughter|husband|wife|partner|kids?|child\w*|teens?|teenager\w*|friends?|"
     r"brother|sister|mom|mother|dad|father|loved ones?|feel\w*|sad|lonely|alone|anxious|anxiety|depress\w*|"
     r"stress\w*|angry|anger|shame\w*|guilt\w*|grief|griev\w*|scared|afraid|worr\w*|hope\w*|god|higher power|"
@@ -85,11 +125,11 @@ _IN_SCOPE = re.compile(
     r"inventory|literature|newcomer\w*|open|closed|zoom|online meeting\w*|recovery)\b"
 )
 _OFF_TOPIC_STRONG = re.compile(
-    r"\b(?:python|javascript|typescript|java|c\+\+|rust|golang|sql|html|css|regex|code|coding|program(?:ming)?|"
+    r"\b(?:python|javascript|typescript|java|c\+\+|rust|golang|sql|html|css|regex|code|coding|programming|"
     r"function|compile|debug|stack ?overflow|api|algorithm|linux|excel formula|spreadsheet|"
     r"capital of|who won|world cup|super bowl|world series|nba|nfl|premier league|stock price|stocks|bitcoin|crypto|"
     r"recipe|bake|baking|weather|forecast|horoscope|translate|tell me a joke|a joke|riddle|poem about (?!sobriety|recovery|"
-    r"addiction)|write (?:me )?(?:an? )?(?:essay|poem|story|song|cover letter|resume)|homework|math|equation|integral|"
+    r"addiction)|write (?:me )?(?:an? )?(?:essay|poem|story|song|cover letter|resume|program|script|function|app)|homework|math|equation|integral|"
     r"derivative|population of|how tall is|how far is|who is the president|president of|prime minister|"
     r"solve|calculate|square root|celebrity|movie recommendations?|best (?:phone|laptop|tv|car|movie|restaurant))\b"
     r"|\b\d+ ?[-+*/x] ?\d+ ?=?\s*\??$"
@@ -143,7 +183,8 @@ def scope_check(text: str, history: Sequence[Turn] = (), *, region: str = "US") 
         m = rx.search(body)
         if m:
             return decline("dosing", *notes, f"dosing, tapering or prescribing: '{m.group(0)[:60]}'")
-    for rx in _ILLEGAL:
+    harm_reduction = _HARM_REDUCTION.search(body)
+    for rx in (*_ILLEGAL, *(() if harm_reduction else _ILLEGAL_RX)):
         m = rx.search(body)
         if m:
             return decline("illegal", *notes, f"illegal supply or test evasion: '{m.group(0)[:60]}'")
