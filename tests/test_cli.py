@@ -209,12 +209,6 @@ def test_real_search_for_families_of_drinkers_finds_al_anon(families_search) -> 
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(
-    strict=True,
-    reason="known ranking gap, reported to the team lead: 'caring-for-yourself-as-family' ranks first (dense 1, "
-    "keyword 2) and al-anon second (dense 2, keyword 11). Strict: when retrieval improves this XPASS fails, "
-    "so remove the marker then.",
-)
 def test_real_search_puts_al_anon_first_for_families_of_drinkers(families_search) -> None:
     ranking = [h["doc_id"] for h in json.loads(families_search.stdout)]
     assert ranking[0] == "al-anon", f"al-anon is not first: {ranking}"

@@ -8,7 +8,7 @@ import pytest
 
 from guide.retrieval.embedding import PACKAGED_MINILM
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]
 MODES = ("hybrid", "dense", "keyword")
 
 

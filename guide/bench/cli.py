@@ -45,11 +45,14 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     def say(message: str) -> None:
         print(f"[bench] {message}", file=sys.stderr, flush=True)
 
+    def checkpoint(partial: Any) -> None:
+        write_report(partial, Path(args.out))
+
     if args.workdir:
-        report = run_bench(settings, Path(args.workdir), options, say)
+        report = run_bench(settings, Path(args.workdir), options, say, checkpoint)
     else:
         with tempfile.TemporaryDirectory(prefix="guide-bench-") as tmp:
-            report = run_bench(settings, Path(tmp), options, say)
+            report = run_bench(settings, Path(tmp), options, say, checkpoint)
     md, js = write_report(report, Path(args.out))
     if args.json:
         print(json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False))

@@ -28,7 +28,7 @@ from guide.bench.report import (
     ScaleRow,
     Target,
 )
-from guide.bench.system import machine_description, peak_rss_mib, rss_mib, run_child
+from guide.bench.system import cpu_seconds, machine_description, peak_rss_mib, rss_mib, run_child
 
 if TYPE_CHECKING:
     import numpy as np
@@ -103,12 +103,14 @@ def bench_ingest(settings: "Settings", say: Say) -> tuple[IngestBench, TimedEmbe
     embedder.inner.embed(["load the model before the clock starts"])
     store = ChromaStore(make_chroma_client(settings), settings.collection, embedder)
     say(f"ingest: embedding the corpus with {embedder.name} …")
+    cpu0 = cpu_seconds()
     report = ingest(settings, store, embedder, rebuild=True, progress=embedder.progress)
+    cpu = cpu_seconds() - cpu0
     chunk_s, sent_s = embedder.seconds["chunks"], embedder.seconds["sentences"]
     bench = IngestBench(
         documents=report.documents, chunks=report.total_chunks, sentences=embedder.texts["sentences"],
         seconds=round(report.seconds, 2), chunk_embedding_s=round(chunk_s, 2), sentence_embedding_s=round(sent_s, 2),
-        other_s=round(report.seconds - chunk_s - sent_s, 2),
+        other_s=round(report.seconds - chunk_s - sent_s, 2), cpu_s=round(cpu, 2),
         documents_per_s=round(report.documents / report.seconds, 2),
         chunks_per_s=round(report.total_chunks / chunk_s, 2) if chunk_s else 0.0,
         sentences_per_s=round(embedder.texts["sentences"] / sent_s, 2) if sent_s else 0.0,
@@ -293,6 +295,7 @@ def _scale_row(
 def bench_scale(
     settings: "Settings", plan: ScalePlan, workdir: Path, queries: Sequence[str], checker: Any,
     model_ingest_s_per_doc: float, model_embed_s_per_doc: float, base_docs: int, say: Say,
+    checkpoint: Callable[[list[ScaleRow], list[str]], None] | None = None,
 ) -> tuple[list[ScaleRow], list[str]]:
     """Ingest and query each grown corpus on each backend; factors whose estimated model ingest exceeds the
     budget run with the hash embedder (and so does a ×1 baseline), with the model's cost estimated."""
@@ -334,6 +337,8 @@ def bench_scale(
                         settings, factor, backend, corpora[factor], spec, server.url if server else None, workdir,
                         queries, checker, model_embed_s_per_doc if spec != model else None, say))
                     gc.collect()
+                    if checkpoint:
+                        checkpoint(rows, notes)
     finally:
         if server is not None:
             server.stop()
@@ -397,8 +402,14 @@ class BenchOptions:
     scale_queries: int = 40
 
 
-def run_bench(settings: "Settings", workdir: Path, options: BenchOptions = BenchOptions(), say: Say | None = None) -> BenchReport:
-    """Every section, in one process, on the shipped corpus and suites (settings.corpus_dir, settings.evals_dir)."""
+def run_bench(
+    settings: "Settings", workdir: Path, options: BenchOptions = BenchOptions(), say: Say | None = None,
+    checkpoint: Callable[[BenchReport], None] | None = None,
+) -> BenchReport:
+    """Every section, in one process, on the shipped corpus and suites (settings.corpus_dir, settings.evals_dir).
+
+    checkpoint(report) receives the report so far after the main sections and after each scale step, so a run
+    stopped part-way (a time limit) still leaves what it measured."""
     from guide.evals.cases import ConversationCase, RetrievalCase, SafetyCase, load_cases
     from guide.pipeline import Pipeline
     from guide.retrieval.index import open_retriever
@@ -413,7 +424,7 @@ def run_bench(settings: "Settings", workdir: Path, options: BenchOptions = Bench
     safety_cases = load_cases(settings.evals_dir / "safety", SafetyCase)[:limit]
 
     base = settings.with_overrides(data_dir=workdir / "shipped").model_copy(update={"chroma_url": None, "llm": None})
-    ingest_bench, timed = bench_ingest(base, say)
+    ingest_bench, _ = bench_ingest(base, say)
     retriever, _ = open_retriever(base)
     retrieval = bench_retrieval(retriever, retrieval_cases, say)
     pipeline = Pipeline(base, retriever)
@@ -425,17 +436,24 @@ def run_bench(settings: "Settings", workdir: Path, options: BenchOptions = Bench
     queries = [c.query for c in retrieval_cases][: plan.queries]
     per_doc = ingest_bench.seconds / max(ingest_bench.documents, 1)
     embed_per_doc = (ingest_bench.chunk_embedding_s + ingest_bench.sentence_embedding_s) / max(ingest_bench.documents, 1)
-    scale, notes = bench_scale(base, plan, workdir / "scale", queries, pipeline.checker, per_doc, embed_per_doc,
-                               ingest_bench.documents, say)
 
-    report = BenchReport(
-        date=started.strftime("%Y-%m-%d %H:%M UTC"), duration_s=round(time.perf_counter() - t_start, 1),
-        machine=machine,
-        settings={"embedding_model": settings.embedding_model, "retrieval_mode": settings.retrieval_mode,
-                  "top_k": settings.top_k, "chunk_size": settings.chunk_size, "composer": "extractive",
-                  "cases": {"retrieval": len(retrieval_cases), "conversations": len(conversation_cases),
-                            "safety": len(safety_cases)}},
-        retrieval=retrieval, safety=safety, answers=answers, ingest=ingest_bench, scale=tuple(scale),
-        notes=tuple(notes),
+    def report_of(scale: Sequence[ScaleRow], notes: Sequence[str], partial: bool) -> BenchReport:
+        report = BenchReport(
+            date=started.strftime("%Y-%m-%d %H:%M UTC"), duration_s=round(time.perf_counter() - t_start, 1),
+            machine={**machine, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+            settings={"embedding_model": settings.embedding_model, "retrieval_mode": settings.retrieval_mode,
+                      "top_k": settings.top_k, "chunk_size": settings.chunk_size, "composer": "extractive",
+                      "cases": {"retrieval": len(retrieval_cases), "conversations": len(conversation_cases),
+                                "safety": len(safety_cases)}},
+            retrieval=retrieval, safety=safety, answers=answers, ingest=ingest_bench, scale=tuple(scale),
+            notes=(*notes, *(["PARTIAL: the run was stopped before every scale step finished."] if partial else [])),
+        )
+        return report.model_copy(update={"targets": tuple(targets(report))})
+
+    if checkpoint:
+        checkpoint(report_of([], [], partial=bool(plan.factors)))
+    scale, notes = bench_scale(
+        base, plan, workdir / "scale", queries, pipeline.checker, per_doc, embed_per_doc, ingest_bench.documents, say,
+        checkpoint=(lambda rows, n: checkpoint(report_of(rows, n, partial=True))) if checkpoint else None,
     )
-    return report.model_copy(update={"targets": tuple(targets(report))})
+    return report_of(scale, notes, partial=False)
