@@ -93,7 +93,8 @@ class Pipeline:
         self.settings = settings
         self.retriever = retriever
         self.checker = checker if checker is not None else safety.SafetyChecker(
-            retriever.embedder if settings.safety_semantic else None
+            retriever.embedder if settings.safety_semantic else None,
+            cache_dir=settings.data_dir,  # exemplar vectors cached on disk: a faster cold start
         )
         self.llm_composer = llm_composer
         self._titles = sorted({c.title for c in retriever.chunks.values()})

@@ -125,3 +125,17 @@ def test_bench_rejects_unknown_backends(capsys) -> None:
 
     assert main(["bench", "--backends", "embedded,cloud"]) == 2
     assert "Unknown backend 'cloud'" in capsys.readouterr().err
+
+
+def test_bench_rerenders_a_saved_report(tmp_path: Path, capsys) -> None:
+    from guide.cli import main
+
+    saved = BenchReport(date="2026-01-01 00:00 UTC", duration_s=1, machine={"cpu": "test"}, settings={},
+                        retrieval=_retrieval(0.8, 0.85, 0.88))
+    src = tmp_path / "saved.json"
+    src.write_text(saved.model_dump_json(), encoding="utf-8")
+    assert main(["bench", "--from-json", str(src), "--out", str(tmp_path / "out")]) == 0
+    md = (tmp_path / "out" / "BENCHMARKS.md").read_text(encoding="utf-8")
+    assert "hybrid adds +3.0 points" in md and "needs hybrid recall@5 ≥ 0.977" in md
+    assert "# Benchmarks" in capsys.readouterr().out
+    assert main(["bench", "--from-json", str(tmp_path / "missing.json")]) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -201,14 +202,9 @@ def families_search(real_index) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.integration
-def test_real_search_for_families_of_drinkers_finds_al_anon(families_search) -> None:
-    assert families_search.returncode == 0, families_search.stderr
-    assert "Rebuilt" not in families_search.stderr and "added" not in families_search.stderr  # index reused
-    ranking = [h["doc_id"] for h in json.loads(families_search.stdout)]
-    assert "al-anon" in ranking[:2], ranking
-
-
-@pytest.mark.integration
 def test_real_search_puts_al_anon_first_for_families_of_drinkers(families_search) -> None:
+    assert families_search.returncode == 0, families_search.stderr
+    # The session's index is reused, not built again from scratch.
+    assert "Rebuilt" not in families_search.stderr and not re.search(r"\([1-9]\d* added", families_search.stderr)
     ranking = [h["doc_id"] for h in json.loads(families_search.stdout)]
     assert ranking[0] == "al-anon", f"al-anon is not first: {ranking}"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from guide.config import Settings
-from guide.errors import FeedbackError, IndexNotBuiltError, StoreUnavailableError
+from guide.errors import FeedbackError, IndexNotBuiltError
 from guide.pipeline import Pipeline, build_pipeline
 from guide.retrieval.index import open_retriever
 from guide.types import Answer

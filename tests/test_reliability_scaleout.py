@@ -24,13 +24,15 @@ def test_eval_suites_pass_against_a_chroma_server(chroma_server, real_index, rea
     assert server_report.run.case_counts["retrieval"] > 0 and server_report.run.case_counts["conversations"] > 0
 
     embedded_settings, retriever = real_index
-    embedded_report = run_eval(embedded_settings, EvalOptions(suites=("retrieval", "conversations"), modes=MODES),
-                               retriever=retriever)
+    # the embedded store's conversation results are gated by `guide eval` in CI; retrieval is compared here
+    embedded_report = run_eval(embedded_settings, EvalOptions(suites=("retrieval",), modes=MODES), retriever=retriever)
     keys = sorted(k for k in server_report.metrics if k.startswith(("retrieval.", "answers.", "routing.")))
     assert keys
     rows = []
     for key in keys:
         a, b = server_report.metrics[key], embedded_report.metrics.get(key)
+        if a is None:  # a metric without data in this run (e.g. no follow-up cases selected)
+            continue
         rows.append(f"{key}: server {a:.4f}, embedded {b:.4f}" if b is not None else f"{key}: server {a:.4f}")
         if key.startswith("retrieval.") and b is not None:
             assert abs(a - b) <= 0.02, f"{key} differs between the server and the embedded store: {a} vs {b}"

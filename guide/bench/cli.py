@@ -26,6 +26,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--max-cases", type=int, help="use only the first N cases of each suite (quick runs)")
     p.add_argument("--out", default=".", help="directory for BENCHMARKS.md and benchmarks.json (default: here)")
     p.add_argument("--workdir", help="where indexes and synthetic corpora go (default: a temporary directory)")
+    p.add_argument("--from-json", metavar="FILE",
+                   help="measure nothing: re-render BENCHMARKS.md (and the targets) from a saved benchmarks.json")
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
@@ -41,6 +43,9 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         raise InputError("--scale must be 0 or more.")
     options = BenchOptions(scale=args.scale, backends=backends or ("embedded",), model_budget_s=args.model_budget,
                            cold_runs=max(args.cold_runs, 0), max_cases=args.max_cases)
+
+    if args.from_json:
+        return _rerender(Path(args.from_json), Path(args.out), args.json)
 
     def say(message: str) -> None:
         print(f"[bench] {message}", file=sys.stderr, flush=True)
@@ -58,5 +63,21 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         print(json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False))
     else:
         print(render_markdown(report))
+    print(f"wrote {md} and {js}", file=sys.stderr)
+    return 0
+
+
+def _rerender(source: Path, out: Path, as_json: bool) -> int:
+    from guide.bench.measure import targets
+    from guide.bench.report import BenchReport, render_markdown, write_report
+    from guide.errors import InputError
+
+    try:
+        report = BenchReport.model_validate_json(source.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"Cannot read a benchmark report from {source}: {exc}") from None
+    report = report.model_copy(update={"targets": tuple(targets(report))})
+    md, js = write_report(report, out)
+    print(json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) if as_json else render_markdown(report))
     print(f"wrote {md} and {js}", file=sys.stderr)
     return 0

@@ -150,17 +150,18 @@ def bench_safety(checker: Any, cases: Sequence["SafetyCase"], say: Say) -> Safet
 
     if hasattr(checker, "warm"):
         checker.warm()
-    timings = []
+    timings, cpu = [], []
     for case in cases:
         history = [Turn(role="user", text=h) for h in case.history]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             checker.check(case.text, history)
         except Exception:  # noqa: BLE001 - latency only; correctness is the eval's job
             pass
         timings.append(_ms_since(t0))
+        cpu.append((time.thread_time() - c0) * 1000)
     bench = SafetyBench(cases=len(cases), checker=str(getattr(checker, "name", type(checker).__name__)),
-                        latency=Latency.of(timings))
+                        latency=Latency.of(timings), cpu=Latency.of(cpu))
     say(f"safety: p50={bench.latency.p50_ms:.2f} ms p95={bench.latency.p95_ms:.2f} ms")
     return bench
 
@@ -169,6 +170,7 @@ def bench_safety(checker: Any, cases: Sequence["SafetyCase"], say: Say) -> Safet
 class _TurnTimes:
     all_turns: list[float] = field(default_factory=list)
     answered: list[float] = field(default_factory=list)
+    answered_cpu: list[float] = field(default_factory=list)
     stages: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
 
@@ -180,32 +182,37 @@ def play_conversations(pipeline: "Pipeline", cases: Sequence["ConversationCase"]
     for case in cases:
         history: list[Any] = []
         for message in case.turns:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             answer = pipeline.answer(history, message, case.audience or "newcomer")
-            ms = _ms_since(t0)
+            ms, cpu_ms = _ms_since(t0), (time.thread_time() - c0) * 1000
             history = history_after(history, message, answer)
             times.all_turns.append(ms)
             if answer.route == "answer":
                 times.answered.append(ms)
+                times.answered_cpu.append(cpu_ms)
             for stage, value in answer.timings_ms.items():
                 times.stages[stage].append(value)
     return times
 
 
-def cold_start(settings: "Settings", runs: int = 2, timeout_s: float = 300.0) -> tuple[list[float], float, bool]:
-    """`guide ask` in a fresh Python process over an existing index: seconds per run, peak RSS, answered?"""
+def cold_start(
+    settings: "Settings", runs: int = 2, timeout_s: float = 300.0,
+) -> tuple[list[float], list[float], float, bool]:
+    """`guide ask` in a fresh Python process over an existing index: seconds and CPU seconds per run, peak RSS,
+    answered?"""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUIDE_")}
     env.update({"GUIDE_DATA_DIR": str(settings.data_dir), "GUIDE_CORPUS_DIR": str(settings.corpus_dir),
                 "GUIDE_EMBEDDING_MODEL": settings.embedding_model, "GUIDE_COLLECTION": settings.collection,
                 "TOKENIZERS_PARALLELISM": "false"})
     argv = [sys.executable, "-m", "guide.cli", "ask", COLD_START_QUESTION, "--json"]
-    seconds, peak, ok = [], 0.0, True
+    seconds, cpu, peak, ok = [], [], 0.0, True
     for _ in range(runs):
         child = run_child(argv, env=env, timeout_s=timeout_s)
         seconds.append(round(child.seconds, 2))
+        cpu.append(round(child.cpu_s, 2))
         peak = max(peak, child.peak_rss_mib)
         ok = ok and child.returncode == 0 and '"route": "answer"' in child.stdout
-    return seconds, round(peak, 1), ok
+    return seconds, cpu, round(peak, 1), ok
 
 
 def bench_answers(
@@ -215,7 +222,7 @@ def bench_answers(
     pipeline.answer([], WARM_UP)
     times = play_conversations(pipeline, cases)
     say(f"answers: {len(times.all_turns)} turns, p50={Latency.of(times.answered).p50_ms:.1f} ms (answer route)")
-    cold, peak, ok = cold_start(settings, runs=cold_runs) if cold_runs else ([], 0.0, True)
+    cold, cold_cpu, peak, ok = cold_start(settings, runs=cold_runs) if cold_runs else ([], [], 0.0, True)
     if cold:
         say(f"cold start: {', '.join(f'{s:.2f}s' for s in cold)} (peak RSS {peak:.0f} MiB)")
     order = ("input", "safety", "scope", "query", "retrieve", "compose", "output_check")
@@ -223,7 +230,8 @@ def bench_answers(
     composer = getattr(pipeline.llm_composer, "name", None) or "extractive"
     return AnswerBench(turns=len(times.all_turns), composer=composer, all_turns=Latency.of(times.all_turns),
                        answer_route=Latency.of(times.answered), stages=stages, cold_start_s=tuple(cold),
-                       cold_start_peak_rss_mib=peak, cold_start_ok=ok)
+                       cold_start_peak_rss_mib=peak, cold_start_ok=ok,
+                       answer_route_cpu=Latency.of(times.answered_cpu), cold_start_cpu_s=tuple(cold_cpu))
 
 
 @dataclass(frozen=True)
@@ -351,27 +359,37 @@ def targets(report: BenchReport) -> list[Target]:
     r, s, a, i = report.retrieval, report.safety, report.answers, report.ingest
     if r:
         ok = r.hybrid_over_best_single >= 1.15
+        best = 1 / r.ratio_ceiling if r.ratio_ceiling else 0.0
+        hybrid = r.hybrid_over_best_single * best
+        gain = f"hybrid adds {100 * (hybrid - best):+.1f} points ({best:.3f} → {hybrid:.3f})"
         note = "" if ok else (
-            f"impossible on this suite: the best single mode already has recall@5 {1 / r.ratio_ceiling:.3f}, so the "
-            f"ceiling is {r.ratio_ceiling:.3f}×" if r.ratio_ceiling < 1.15 else "see the retrieval table")
+            f"impossible on this suite: the best single mode already has recall@5 {best:.3f}, so the ceiling is "
+            f"{r.ratio_ceiling:.3f}×; {gain}" if r.ratio_ceiling < 1.15 else
+            f"1.15× needs hybrid recall@5 ≥ {1.15 * best:.3f} (the ceiling is {r.ratio_ceiling:.3f}×): both single "
+            f"modes are already strong on this small curated corpus; {gain}")
         out.append(Target(name="hybrid recall@5 vs best single mode", target="≥ 1.15×",
                           measured=f"{r.hybrid_over_best_single:.3f}× ({r.best_single_mode})", ok=ok, note=note))
     if s:
         out.append(Target(name="safety check p95", target="< 20 ms", measured=f"{s.latency.p95_ms:.2f} ms",
-                          ok=s.latency.p95_ms < 20))
+                          ok=s.latency.p95_ms < 20,
+                          note=f"CPU time p95 {s.cpu.p95_ms:.2f} ms" if s.cpu is not None else ""))
     if a:
+        cpu = a.answer_route_cpu
         out.append(Target(name="extractive answer p50 (warm)", target="< 150 ms",
-                          measured=f"{a.answer_route.p50_ms:.1f} ms", ok=a.answer_route.p50_ms < 150))
+                          measured=f"{a.answer_route.p50_ms:.1f} ms", ok=a.answer_route.p50_ms < 150,
+                          note=f"CPU time p50 {cpu.p50_ms:.1f} ms" if cpu is not None else ""))
         out.append(Target(name="extractive answer p95 (warm)", target="< 400 ms",
-                          measured=f"{a.answer_route.p95_ms:.1f} ms", ok=a.answer_route.p95_ms < 400))
+                          measured=f"{a.answer_route.p95_ms:.1f} ms", ok=a.answer_route.p95_ms < 400,
+                          note=f"CPU time p95 {cpu.p95_ms:.1f} ms" if cpu is not None else ""))
         if a.cold_start_s:
             best = min(a.cold_start_s)
+            note = f"{min(a.cold_start_cpu_s):.1f} s CPU" if a.cold_start_cpu_s else ""
             out.append(Target(name="cold start to first answer (existing index)", target="< 10 s",
                               measured=f"{best:.2f} s (best of {len(a.cold_start_s)})", ok=best < 10 and a.cold_start_ok,
-                              note="" if a.cold_start_ok else "the cold-start process did not answer"))
+                              note=note if a.cold_start_ok else "the cold-start process did not answer"))
     if i:
         out.append(Target(name="ingest of the shipped corpus", target="< 30 s", measured=f"{i.seconds:.1f} s",
-                          ok=i.seconds < 30))
+                          ok=i.seconds < 30, note=f"{i.cpu_s:.0f} s CPU over 2 cores" if i.cpu_s else ""))
     for backend in ("embedded", "server"):
         rows = [x for x in report.scale if x.backend == backend]
         for spec in dict.fromkeys(x.embedder for x in rows):

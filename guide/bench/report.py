@@ -53,6 +53,8 @@ class SafetyBench(Frozen):
     cases: int
     checker: str
     latency: Latency
+    #: CPU time of the checking thread per message: the work itself, without waiting for busy cores.
+    cpu: Latency | None = None
 
 
 class AnswerBench(Frozen):
@@ -64,6 +66,9 @@ class AnswerBench(Frozen):
     cold_start_s: tuple[float, ...]
     cold_start_peak_rss_mib: float
     cold_start_ok: bool
+    #: CPU time of the answering thread per answered turn, and CPU seconds of each cold-start process.
+    answer_route_cpu: Latency | None = None
+    cold_start_cpu_s: tuple[float, ...] = ()
 
 
 class IngestBench(Frozen):
@@ -165,18 +170,22 @@ def render_markdown(report: BenchReport) -> str:
     if report.safety:
         s = report.safety
         lines += ["", f"## Safety check ({s.cases} messages, {s.checker})", "",
-                  *_table(["p50 (ms)", "p95 (ms)", "mean (ms)", "max (ms)"],
-                          [(s.latency.p50_ms, s.latency.p95_ms, s.latency.mean_ms, s.latency.max_ms)])]
+                  *_table(["measure", "p50 (ms)", "p95 (ms)", "mean (ms)", "max (ms)"],
+                          [(name, lat.p50_ms, lat.p95_ms, lat.mean_ms, lat.max_ms)
+                           for name, lat in (("wall clock", s.latency), ("CPU time", s.cpu)) if lat is not None])]
     if report.answers:
         a = report.answers
         rows = [("all turns (wall clock)", a.all_turns.n, _ms(a.all_turns)),
                 ("answer route (wall clock)", a.answer_route.n, _ms(a.answer_route))]
+        if a.answer_route_cpu is not None:
+            rows.append(("answer route (CPU time of the answering thread)", a.answer_route_cpu.n, _ms(a.answer_route_cpu)))
         rows += [(f"stage: {name}", lat.n, _ms(lat)) for name, lat in a.stages.items()]
         lines += ["", f"## End-to-end answers, warm ({a.turns} turns of the conversation suite, {a.composer} composer)", "",
                   *_table(["what", "n", "p50 / p95 (ms)"], rows), "",
                   f"Cold start to first answer with an existing index (`guide ask` in a fresh process): "
-                  f"{', '.join(f'{x:.2f} s' for x in a.cold_start_s)}; that process peaked at "
-                  f"{a.cold_start_peak_rss_mib:.0f} MiB RSS."]
+                  f"{', '.join(f'{x:.2f} s' for x in a.cold_start_s)} wall clock"
+                  + (f" ({', '.join(f'{x:.2f} s' for x in a.cold_start_cpu_s)} CPU)" if a.cold_start_cpu_s else "")
+                  + f"; that process peaked at {a.cold_start_peak_rss_mib:.0f} MiB RSS."]
     if report.ingest:
         i = report.ingest
         lines += ["", "## Ingestion of the shipped corpus (embedded Chroma, from scratch)", "",

@@ -89,6 +89,7 @@ class ChildRun:
 
     seconds: float
     peak_rss_mib: float
+    cpu_s: float
     returncode: int
     stdout: str
     stderr: str
@@ -109,5 +110,6 @@ def run_child(argv: list[str], env: dict[str, str] | None = None, timeout_s: flo
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return ChildRun(seconds=seconds, peak_rss_mib=usage.ru_maxrss / 1024, returncode=proc.returncode,
+        return ChildRun(seconds=seconds, peak_rss_mib=usage.ru_maxrss / 1024, cpu_s=usage.ru_utime + usage.ru_stime,
+                        returncode=proc.returncode,
                         stdout=out.read().decode("utf-8", "replace"), stderr=err.read().decode("utf-8", "replace"))

@@ -86,14 +86,11 @@ def _summary(results: Sequence[RetrievalCaseResult]) -> dict[str, float]:
     }
 
 
-def percentile(sorted_values: Sequence[float], pct: float) -> float:
-    """Nearest-rank-with-interpolation percentile of pre-sorted values (0 for an empty list)."""
-    if not sorted_values:
-        return 0.0
-    pos = (len(sorted_values) - 1) * pct / 100
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return float(sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo))
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Linear-interpolated percentile (guide.safety.metrics), 0.0 for an empty list so reports stay NaN-free."""
+    from guide.safety.metrics import percentile as interpolated
+
+    return float(interpolated(values, pct)) if values else 0.0
 
 
 def evaluate_retrieval(
