@@ -4,18 +4,14 @@ terms gain the words the corpus uses ("suboxone" → "buprenorphine"), so both s
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
 from importlib import resources
 
 import yaml
 
+from guide.retrieval.keyword import fold
+
 _WORD = re.compile(r"[a-z0-9]+")
-
-
-def _fold(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in text if not unicodedata.combining(ch))
 
 
 @lru_cache(maxsize=1)
@@ -23,14 +19,14 @@ def synonyms() -> dict[str, str]:
     data = yaml.safe_load(resources.files("guide.retrieval").joinpath("data/synonyms.yaml").read_text("utf-8"))
     merged: dict[str, str] = {}
     for table in data.values():
-        merged.update({_fold(str(k)): str(v) for k, v in table.items()})
+        merged.update({fold(str(k)): str(v) for k, v in table.items()})
     return merged
 
 
 def expand_query(query: str) -> str:
     """The query plus the expansions of any words it contains (each expansion once)."""
     table = synonyms()
-    folded = _fold(query)
+    folded = fold(query)
     extra = []
     for word in _WORD.findall(folded):
         expansion = table.get(word)

@@ -38,7 +38,8 @@ _SUFFIXES = ("ational", "ization", "fulness", "iveness", "ations", "ation", "men
              "ness", "ies", "ied", "ers", "est", "ed", "es", "ly", "er", "s")
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
+    """Lower case without accents: the form both the tokenizer and query expansion match on."""
     text = unicodedata.normalize("NFKD", text.lower())
     return "".join(ch for ch in text if not unicodedata.combining(ch))
 
@@ -71,7 +72,7 @@ _COMPOUND = re.compile(r"\b([a-z]+)-([a-z]+)\b")
 def tokenize(text: str) -> list[str]:
     """Tokens for BM25: folded, stopwords removed, stemmed; "Al-Anon" also yields "alanon"."""
     out = []
-    folded = _fold(text)
+    folded = fold(text)
     for a, b in _COMPOUND.findall(folded):
         if len(a) + len(b) >= 5:
             out.append(stem(a + b))
