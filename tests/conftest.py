@@ -123,7 +123,7 @@ def real_index(tmp_path_factory: pytest.TempPathFactory, real_settings_factory):
     from guide.retrieval.index import open_retriever
 
     settings = real_settings_factory(
-        tmp_path_factory.mktemp("real-index"), embedding_model="packaged:all-MiniLM-L6-v2", chroma_url=None
+        tmp_path_factory.mktemp("real-index"), embedding_model="packaged:all-MiniLM-L6-v2:int8", chroma_url=None
     )
     retriever, report = open_retriever(settings)
     assert report is not None and report.chunks_embedded > 0, "the real index should have been built from scratch"

@@ -86,7 +86,7 @@ class Server:
         self.port = _free_port()
         self.runs += 1
         env = {**os.environ, "GUIDE_DATA_DIR": str(self.data_dir), "GUIDE_CORPUS_DIR": str(REPO / "corpus"),
-               "GUIDE_EMBEDDING_MODEL": "packaged:all-MiniLM-L6-v2", "GUIDE_REGION": "US",
+               "GUIDE_EMBEDDING_MODEL": "packaged:all-MiniLM-L6-v2:int8", "GUIDE_REGION": "US",
                "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}
         env.pop("GUIDE_CHROMA_URL", None)
         env.pop("GUIDE_LLM", None)

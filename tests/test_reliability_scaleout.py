@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from guide.retrieval.embedding import PACKAGED_MINILM
+from guide.retrieval.embedding import PACKAGED_MINILM_INT8
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]
 MODES = ("hybrid", "dense", "keyword")
@@ -16,7 +16,7 @@ def test_eval_suites_pass_against_a_chroma_server(chroma_server, real_index, rea
                                                   tmp_path_factory, report_section) -> None:
     from guide.evals.runner import EvalOptions, run_eval
 
-    on_server = real_settings_factory(tmp_path_factory.mktemp("eval-on-server"), embedding_model=PACKAGED_MINILM,
+    on_server = real_settings_factory(tmp_path_factory.mktemp("eval-on-server"), embedding_model=PACKAGED_MINILM_INT8,
                                       chroma_url=chroma_server, collection="eval-on-server")
     server_report = run_eval(on_server, EvalOptions(suites=("retrieval", "conversations"), modes=MODES))
     breaches = [f"{c.metric} {c.op} {c.threshold}: {c.value}" for c in server_report.gate.checks if c.status == "fail"]

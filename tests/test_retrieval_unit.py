@@ -216,6 +216,28 @@ def test_hash_embedder_is_deterministic_and_normalised() -> None:
     assert make_embedder("hash:384") is make_embedder("hash:384")
 
 
+def test_int8_model_stays_close_to_the_float_model_and_keeps_its_own_name() -> None:
+    """The shipped default quantises the packaged weights; it must still rank like the float model."""
+    import numpy as np
+    import torch
+
+    from guide.retrieval.embedding import PACKAGED_MINILM, PACKAGED_MINILM_INT8
+
+    texts = ["What happens at a first AA meeting?", "Is SMART Recovery religious?",
+             "Naloxone reverses an opioid overdose.", "Al-Anon is for families of people who drink."]
+    int8, fp32 = make_embedder(PACKAGED_MINILM_INT8), make_embedder(PACKAGED_MINILM)
+    assert int8 is not fp32 and int8.name == PACKAGED_MINILM_INT8 and int8.dim == fp32.dim == 384
+    quantised = [m for m in int8._model.modules() if "quantized" in type(m).__module__]  # type: ignore[attr-defined]
+    assert quantised, "no Linear layer was swapped for an int8 one"
+    assert not any(isinstance(m, torch.nn.Linear) and "quantized" not in type(m).__module__
+                   for m in int8._model.modules())  # type: ignore[attr-defined]
+    a, b = int8.embed(texts), fp32.embed(texts)
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-4)
+    assert float((a * b).sum(axis=1).min()) > 0.93
+    # Same nearest neighbour for every text among the others, in both models.
+    assert ((a @ a.T).argsort(axis=1)[:, -2] == (b @ b.T).argsort(axis=1)[:, -2]).all()
+
+
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "keyword"])
 def test_search_returns_typed_hits_with_provenance(fake_retriever: Retriever, mode: str) -> None:
     hits = fake_retriever.search("What happens at an Al-Anon meeting?", k=4, mode=mode)

@@ -8,6 +8,7 @@ import pytest
 
 from guide.safety import SafetyChecker, guarded_check
 from guide.safety.cli import CATEGORIES, KINDS, load_suite, run_suite
+from guide.retrieval.embedding import PACKAGED_MINILM_INT8
 
 SUITE = Path(__file__).resolve().parent.parent / "evals" / "safety"
 CASES = load_suite(SUITE)
@@ -78,7 +79,7 @@ def test_lexicon_only_targets():
 def model_report():
     from guide.retrieval.embedding import make_embedder
 
-    return run_suite(SafetyChecker(make_embedder("packaged:all-MiniLM-L6-v2")), CASES)
+    return run_suite(SafetyChecker(make_embedder(PACKAGED_MINILM_INT8)), CASES)
 
 
 @pytest.mark.integration

@@ -14,7 +14,7 @@ from guide.config import Settings
 from guide.corpus import load_vetted
 from guide.errors import StoreUnavailableError
 from guide.retrieval.chunking import chunk_documents
-from guide.retrieval.embedding import PACKAGED_MINILM, make_embedder
+from guide.retrieval.embedding import PACKAGED_MINILM_INT8, make_embedder
 from guide.retrieval.index import ingest, open_retriever
 from guide.retrieval.store import ChromaStore, make_chroma_client
 
@@ -42,7 +42,7 @@ class MemoEmbedder:
 
 @pytest.fixture(scope="module")
 def embedder() -> MemoEmbedder:
-    return MemoEmbedder(make_embedder(PACKAGED_MINILM))
+    return MemoEmbedder(make_embedder(PACKAGED_MINILM_INT8))
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, fixture_corpus: Pat
     """Settings for one backend, each test with its own collection (the server is shared by the session)."""
     url = request.getfixturevalue("chroma_server") if request.param == "server" else None
     return Settings(
-        data_dir=tmp_path / "data", corpus_dir=fixture_corpus, embedding_model=PACKAGED_MINILM,
+        data_dir=tmp_path / "data", corpus_dir=fixture_corpus, embedding_model=PACKAGED_MINILM_INT8,
         chroma_url=url, collection=f"contract-{uuid.uuid4().hex[:12]}",
     )
 
@@ -103,7 +103,7 @@ def test_doc_hashes_and_delete_docs(store: ChromaStore, chunks) -> None:
 
 
 def test_state_round_trip_and_reset(store: ChromaStore, chunks) -> None:
-    state = {"format": "2", "embedding_model": PACKAGED_MINILM, "corpus_hash": "abc123", "documents": "7"}
+    state = {"format": "2", "embedding_model": PACKAGED_MINILM_INT8, "corpus_hash": "abc123", "documents": "7"}
     store.add(chunks[:5])
     store.set_state(state)
     assert store.get_state() == state

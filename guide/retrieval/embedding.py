@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     import numpy as np
 
 PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
+#: The same weights with every Linear layer quantised to int8 (per output channel) when the model loads: 2.0x faster
+#: batches and 2.4x faster single queries on this 2-core CPU, cosine 0.98 on average to the float vectors (docs/scaling.md).
+PACKAGED_MINILM_INT8 = "packaged:all-MiniLM-L6-v2:int8"
 
 
 @runtime_checkable
@@ -78,7 +81,9 @@ def _hash_slot(feat: str, dim: int) -> tuple[int, float]:
 class SentenceTransformerEmbedder:
     """all-MiniLM-L6-v2 (or another local sentence-transformers model) on the CPU, with a small query cache."""
 
-    def __init__(self, model_path: str, name: str, batch_size: int = 32, cache_size: int = 2048) -> None:
+    def __init__(
+        self, model_path: str, name: str, batch_size: int = 32, cache_size: int = 2048, *, int8: bool = False
+    ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -89,6 +94,8 @@ class SentenceTransformerEmbedder:
         from sentence_transformers import SentenceTransformer
 
         self._model = SentenceTransformer(model_path, device="cpu")
+        if int8:
+            quantize_int8(self._model)
         # sentence-transformers 6 renamed get_sentence_embedding_dimension (deprecated, warns on every load).
         dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dim = int(dimension() or 384)
@@ -134,6 +141,23 @@ class SentenceTransformerEmbedder:
         return vectors
 
 
+def quantize_int8(model: object) -> None:
+    """Swap every torch Linear in `model` for a dynamically quantised int8 one, in place.
+
+    Weights are quantised per output channel (per-tensor scales lost too much: cosine 0.946 vs 0.980 to the float
+    model). Activations stay float and are quantised per batch, so nothing is calibrated or downloaded. torch marks
+    this eager-mode API deprecated in favour of torchao; it works in the pinned torch==2.13.0.
+    """
+    import warnings
+
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
+
+
 _INSTANCES: dict[str, Embedder] = {}
 _INSTANCES_LOCK = threading.Lock()
 
@@ -160,13 +184,14 @@ def make_embedder(spec: str) -> Embedder:
                 embedder = HashEmbedder(int(spec.split(":", 1)[1]))
             except ValueError:
                 raise ConfigError(f"Bad embedding model {spec!r}: use hash:<dimensions>, e.g. hash:384") from None
-        elif spec == PACKAGED_MINILM:
-            embedder = SentenceTransformerEmbedder(packaged_model_path(), name=PACKAGED_MINILM)
+        elif spec in (PACKAGED_MINILM, PACKAGED_MINILM_INT8):
+            embedder = SentenceTransformerEmbedder(packaged_model_path(), name=spec, int8=spec == PACKAGED_MINILM_INT8)
         elif os.path.isdir(spec):
             embedder = SentenceTransformerEmbedder(spec, name=f"local:{os.path.basename(spec.rstrip('/'))}")
         else:
             raise ConfigError(
-                f"Unknown embedding model {spec!r}. Use {PACKAGED_MINILM!r}, 'hash:384' or a local model directory; "
+                f"Unknown embedding model {spec!r}. Use {PACKAGED_MINILM_INT8!r}, {PACKAGED_MINILM!r}, 'hash:384' or a "
+                "local model directory; "
                 "models are never downloaded."
             )
         _INSTANCES[spec] = embedder

@@ -53,7 +53,7 @@ def add_parser(subparsers: Any, common: argparse.ArgumentParser | None = None) -
     p.add_argument("--show", type=int, default=20, metavar="N", help="--eval: list up to N misses and false alarms")
     if common is None:
         p.add_argument("--region", help="crisis resources region: US, CA, UK (GUIDE_REGION)")
-        p.add_argument("--embedding-model", help="packaged:all-MiniLM-L6-v2 (default) or hash:384")
+        p.add_argument("--embedding-model", help="packaged:all-MiniLM-L6-v2:int8 (default), packaged:all-MiniLM-L6-v2 (float32) or hash:384")
     return p
 
 
