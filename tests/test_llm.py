@@ -483,12 +483,14 @@ SECTIONS = {"religious": "smart-recovery::004", "meeting": "smart-recovery::005"
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("model", ["packaged:all-MiniLM-L6-v2:int8", "packaged:all-MiniLM-L6-v2"])
 @pytest.mark.parametrize(("section", "accepted", "sentence"), CALIBRATION)
-def test_threshold_separates_paraphrases_from_inventions(fake_retriever, section, accepted, sentence) -> None:
-    from guide.retrieval.embedding import PACKAGED_MINILM, make_embedder
+def test_threshold_separates_paraphrases_from_inventions(fake_retriever, section, accepted, sentence, model) -> None:
+    """The same table holds for the shipped int8 model and the float one."""
+    from guide.retrieval.embedding import make_embedder
 
     chunk = fake_retriever.chunks[SECTIONS[section]]
-    report = check_grounding(f"{sentence} [1]", [chunk.text], make_embedder(PACKAGED_MINILM))
+    report = check_grounding(f"{sentence} [1]", [chunk.text], make_embedder(model))
     assert report.ok is accepted, (report.sentences[0], SUPPORT_MIN_COSINE, SUPPORT_MIN_OVERLAP)
 
 

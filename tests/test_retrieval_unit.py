@@ -405,3 +405,32 @@ def test_open_retriever_rebuilds_a_missing_keyword_index(fake_settings, store) -
     assert report is None
     assert fake_settings.keyword_path.exists()
     assert retriever.search("Big Book", k=1, mode="keyword")[0].chunk.doc_id == "alcoholics-anonymous"
+
+
+# --- query expansion ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("query", "present", "absent"), [
+    ("is narcan safe", ["naloxone"], []),
+    ("¿Qué es Alcohólicos Anónimos?", ["alcoholics anonymous aa"], ["alcoholics alcohol", "; anonymous"]),
+    ("¿Hay reuniones de Narcóticos Anónimos en línea?", ["narcotics anonymous na", "online virtual", "meetings"],
+     ["helpline online"]),
+    ("what is al anon", ["al-anon"], []),
+    ("¿cuesta dinero?", ["cost money"], []),
+])
+def test_query_expansion_words_and_phrases(query: str, present: list[str], absent: list[str]) -> None:
+    from guide.retrieval.expansion import expand_query
+
+    expanded = expand_query(query)
+    assert expanded.startswith(query)
+    for text in present:
+        assert text in expanded
+    for text in absent:
+        assert text not in expanded
+
+
+@pytest.mark.parametrize("query", ["is Al-Anon free", "what is naloxone", "hello there"])
+def test_query_expansion_adds_nothing_the_query_already_says(query: str) -> None:
+    from guide.retrieval.expansion import expand_query
+
+    assert expand_query(query) == query

@@ -23,16 +23,23 @@ def synonyms() -> dict[str, str]:
     return merged
 
 
+@lru_cache(maxsize=1)
+def phrases() -> dict[str, str]:
+    """Entries whose key is several words ("alcoholicos anonimos"), matched as a whole phrase."""
+    return {k: v for k, v in synonyms().items() if " " in k}
+
+
 def expand_query(query: str) -> str:
-    """The query plus the expansions of any words it contains (each expansion once)."""
+    """The query plus the expansions of its phrases and words (each expansion once; a word inside a matched
+    phrase is not expanded again on its own)."""
     table = synonyms()
     folded = fold(query)
-    extra = []
-    for word in _WORD.findall(folded):
-        expansion = table.get(word)
+    words = _WORD.findall(folded)
+    padded = f" {' '.join(words)} "
+    matched = [(phrase, expansion) for phrase, expansion in phrases().items() if f" {phrase} " in padded]
+    covered = {w for phrase, _ in matched for w in phrase.split()}
+    extra: list[str] = []
+    for expansion in [table.get(w) for w in words if w not in covered] + [e for _, e in matched]:
         if expansion and expansion not in extra and expansion not in folded:
             extra.append(expansion)
-    for phrase in ("al anon", "nar anon"):
-        if phrase in folded:
-            extra.append(phrase.replace(" ", "-"))
     return f"{query} ({'; '.join(extra)})" if extra else query
