@@ -133,7 +133,7 @@ class Pipeline:
                           text="Please type a question, for example: what happens at a first AA meeting?",
                           resources=pinned, pinned_crisis=bool(pinned), timings_ms=timer.timings)
         with timer.stage("scope"):
-            scope = safety.scope_check(cleaned.text, history)
+            scope = safety.guarded_scope_check(cleaned.text, history, region=region)
         side = self._side_resources(verdict, pinned, region)
         notice = self._notice(cleaned, verdict)
         if not scope.allowed:

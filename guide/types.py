@@ -125,7 +125,7 @@ class ScopeVerdict(Frozen):
     """The scope guard's result for a message that passed the crisis check."""
 
     allowed: bool
-    kind: Literal["in_scope", "dosing", "illegal", "off_topic", "injection", "empty"] = "in_scope"
+    kind: Literal["in_scope", "dosing", "illegal", "off_topic", "injection", "empty", "unavailable"] = "in_scope"
     reply: str | None = None
     reasons: tuple[str, ...] = ()
 

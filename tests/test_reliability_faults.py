@@ -269,6 +269,27 @@ def test_safety_layer_raising_fails_closed_with_crisis_resources(fake_settings, 
     assert "exploded" not in answer.text and not answer.citations
 
 
+@pytest.mark.parametrize(("message", "spanish"), [
+    ("How much suboxone should I take?", False), ("What is Al-Anon?", False), ("¿Qué es Al-Anon?", True),
+])
+def test_scope_guard_raising_declines_the_turn_without_answering_or_a_traceback(
+    fake_settings, fake_retriever, monkeypatch, caplog, message: str, spanish: bool,
+) -> None:
+    import guide.safety.scope as scope
+
+    def explode(*_a: Any, **_k: Any) -> Any:
+        raise ValueError("scope regex exploded")
+
+    monkeypatch.setattr(scope, "scope_check", explode)
+    with caplog.at_level("ERROR", logger="guide.safety"):
+        answer = Pipeline(fake_settings, fake_retriever).answer([], message)
+    assert answer.route == "decline" and answer.decline_kind == "unavailable"
+    assert not answer.citations and "exploded" not in answer.text
+    assert "1-800-662-4357" in answer.text  # the SAMHSA helpline, never a dose or an unchecked answer
+    assert ("Lo siento" in answer.text) is spanish
+    assert "scope guard failed (ValueError)" in caplog.text and message not in caplog.text
+
+
 # --------------------------------------------------------------------------------------------- feedback database
 def _answer(fake_settings, fake_retriever) -> Answer:
     return Pipeline(fake_settings, fake_retriever).answer([], "What is Al-Anon?")

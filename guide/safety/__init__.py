@@ -24,7 +24,7 @@ from guide.safety.resources import (
     pinned_resources,
     resources_for,
 )
-from guide.safety.scope import scope_check, strip_injection
+from guide.safety.scope import guarded_scope_check, scope_check, strip_injection
 from guide.types import SafetyVerdict, Turn
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "output_check",
     "pinned_resources",
     "resources_for",
+    "guarded_scope_check",
     "scope_check",
     "strip_injection",
 ]

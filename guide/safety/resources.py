@@ -181,7 +181,7 @@ def crisis_reply(category: str | None, *, language: str = "en", region: str = "U
 
 
 def decline_text(kind: str, *, language: str = "en", region: str = "US") -> str:
-    """The fixed, kind decline for a scope-guard kind (dosing, illegal, off_topic, injection, empty)."""
+    """The fixed, kind decline for a scope-guard kind (dosing, illegal, off_topic, injection, empty, unavailable)."""
     r = _region(region)
     per_lang = _templates()["decline"][kind]
     lang = language if language in per_lang else "en"

@@ -7,6 +7,7 @@ changes nothing: the injected part is removed and whatever question is left is j
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 
@@ -14,6 +15,8 @@ from guide.safety.language import detect_language
 from guide.safety.normalize import basic_normalize
 from guide.safety.resources import decline_text
 from guide.types import ScopeVerdict, Turn
+
+log = logging.getLogger("guide.safety")
 
 _DRUG = (
     r"(?:suboxone|buprenorphine|subutex|sublocade|zubsolv|subs|sub strips?|sub films?|bupe|bup|methadone|naltrexone|vivitrol|naloxone|narcan|xanax|alprazolam|"
@@ -161,6 +164,21 @@ def _has_question(text: str) -> bool:
     filler = {"and", "then", "now", "please", "just", "tell", "me", "say", "do", "it", "that", "this", "the", "a",
               "you", "your", "to", "answer", "respond", "reply", "with", "instead", "ok", "okay", "yes", "no"}
     return any(w not in filler for w in words)
+
+
+def guarded_scope_check(text: str, history: Sequence[Turn] = (), *, region: str = "US") -> ScopeVerdict:
+    """scope_check, but any exception declines the turn (kind "unavailable") instead of answering it unchecked
+    or showing a traceback; the log names the exception type, never the text."""
+    try:
+        return scope_check(text, history, region=region)
+    except Exception as exc:  # noqa: BLE001 - failing closed is the point
+        log.error("scope guard failed (%s); declining the turn", type(exc).__name__)
+        try:
+            language = detect_language(text or "")
+        except Exception:  # noqa: BLE001
+            language = "en"
+        return ScopeVerdict(allowed=False, kind="unavailable", reasons=("scope guard failed; declining",),
+                            reply=decline_text("unavailable", language=language, region=region))
 
 
 def scope_check(text: str, history: Sequence[Turn] = (), *, region: str = "US") -> ScopeVerdict:
