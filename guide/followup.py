@@ -86,7 +86,27 @@ def resolve_query(message: str, history: Sequence[Turn], known_subjects: Sequenc
         # "what about NA?" after "Can I go to AA if I take medication?": keep the question, swap the subject
         parts.append(topic)
     elif title:
+        substituted = substitute_pronoun(message, title)
+        if substituted is not None:  # "does it actually work?" -> "does CRAFT actually work?"
+            return ResolvedQuery(text=substituted, followup=True, subject=title, reason=f"{reason}; pronoun replaced")
         parts.append(title)
     elif topic:
         parts.append(topic)
     return ResolvedQuery(text=" ".join(parts), followup=True, subject=title or topic, reason=reason)
+
+
+#: Pronouns that can stand for the conversation's subject, replaced by its name (first one only). Not
+#: "there" ("is there a group...") and not "he/she" (a person, not a program).
+_SUBSTITUTABLE = re.compile(r"\b(it|that|this|they|them|those|these|ello|eso|esto)\b", re.IGNORECASE)
+SUBSTITUTE = True
+
+
+def substitute_pronoun(message: str, subject: str) -> str | None:
+    """The message with its first subject pronoun replaced by the subject, or None when it has none.
+    A sentence reads better to the embedder than the question with a title glued on."""
+    if not SUBSTITUTE:
+        return None
+    match = _SUBSTITUTABLE.search(message)
+    if match is None:
+        return None
+    return f"{message[:match.start()]}{subject}{message[match.end():]}"

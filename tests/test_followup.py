@@ -29,7 +29,26 @@ def test_followups_carry_the_subject(first: str, title: str | None, follow: str,
     resolved = resolve_query(follow, _history(first, title))
     assert resolved.followup
     assert must_contain in resolved.text
-    assert resolved.text.startswith(follow)
+    # every word the person typed survives, except a pronoun the subject replaced
+    kept = set(resolved.text.lower().replace("?", " ").split())
+    assert set(follow.lower().replace("?", " ").split()) - kept <= {"it", "that", "they", "them"}
+
+
+@pytest.mark.parametrize(
+    ("follow", "expected"),
+    [
+        ("Is it religious?", "Is SMART Recovery religious?"),
+        ("does it actually work?", "does SMART Recovery actually work?"),
+        ("where can I find them", "where can I find SMART Recovery"),
+        ("is that free", "is SMART Recovery free"),
+        ("Is there one near me?", "Is there one near me? SMART Recovery"),  # existential "there" is not a pronoun
+        ("Can teenagers go too?", "Can teenagers go too? SMART Recovery"),  # no pronoun: the subject is appended
+    ],
+)
+def test_a_pronoun_is_replaced_by_the_subject(follow: str, expected: str) -> None:
+    resolved = resolve_query(follow, _history("What is SMART Recovery?", "SMART Recovery"))
+    assert resolved.text == expected
+    assert resolved.subject == "SMART Recovery"
 
 
 @pytest.mark.parametrize(
