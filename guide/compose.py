@@ -48,6 +48,9 @@ W_SEMANTIC, W_PASSAGE, W_LEXICAL = 0.40, 0.35, 0.25
 W_DENSE, W_HEADING, W_FUSED = 0.3, 0.5, 0.2  # passage fit: chunk cosine, heading-question cosine, fused rank  # sentence score weights (tuned on evals/conversations)
 TARGET_WORDS = 90  # enough for the answer plus one supporting detail, well under MAX_WORDS
 STOP_RATIO = 0.5  # stop adding sentences scoring below this share of the best one
+FAQ_MIN, FAQ_MARGIN = 0.85, 0.08  # a heading this close to the question, this far ahead of the next, answers it
+FAQ_DOCS = 2  # documents whose every section heading is compared with the question
+FAQ_HIT_MIN, FAQ_HIT_MARGIN = 0.70, 0.15  # ... and a section found that way joins the passages read
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class _Candidate:
     position: int
     vector: "np.ndarray | None"
     tokens: frozenset[str]
+    heading: float = 0.0  # cosine between the question and the passage's heading path
 
 
 def confidence_of(hits: Sequence[Hit]) -> float:
@@ -96,21 +100,46 @@ def chunk_scores(
     return out
 
 
+def faq_hit(hits: Sequence[Hit], retriever: "Retriever | None", query_vector: "np.ndarray | None",
+            max_chunks: int) -> Hit | None:
+    """A section of one of the top documents whose heading clearly is the question, when retrieval ranked it
+    below the passages the composer reads ("What is LifeRing?" at rank 7 behind LifeRing's other sections)."""
+    if retriever is None or query_vector is None or not hits:
+        return None
+    headings = retriever.sentences.headings
+    shown = {h.chunk.id for h in hits[:max_chunks]}
+    doc_ids = list(dict.fromkeys(h.chunk.doc_id for h in hits[:max_chunks]))[:FAQ_DOCS]
+    scored = sorted(((float(query_vector @ headings[c.id]), c) for d in doc_ids for c in retriever.doc_chunks(d)
+                     if c.id in headings), key=lambda x: -x[0])
+    if not scored or scored[0][1].id in shown or scored[0][0] < FAQ_HIT_MIN:
+        return None
+    if len(scored) > 1 and scored[0][0] - scored[1][0] < FAQ_HIT_MARGIN:
+        return None
+    top = hits[0]
+    return Hit(chunk=scored[0][1], score=top.score, rank=min(len(hits), max_chunks) + 1, mode=top.mode,
+               dense_score=top.dense_score)
+
+
 def _candidates(
     hits: Sequence[Hit], retriever: "Retriever | None", max_chunks: int, query_vector: "np.ndarray | None" = None,
 ) -> list[_Candidate]:
     out = []
     sidx = retriever.sentences if retriever is not None else None
+    extra = faq_hit(hits, retriever, query_vector, max_chunks)
+    if extra is not None:
+        hits, max_chunks = [*hits[:max_chunks], extra], max_chunks + 1
     scores = chunk_scores(hits[:max_chunks], query_vector, sidx.headings if sidx is not None else None)
+    headings = sidx.headings if sidx is not None else {}
     for rank, (hit, cscore) in enumerate(zip(hits[:max_chunks], scores, strict=True), 1):
         chunk = hit.chunk
+        heading = float(query_vector @ headings[chunk.id]) if query_vector is not None and chunk.id in headings else 0.0
         if sidx is not None and chunk.id in sidx.sentences:
             sentences, vectors = sidx.sentences[chunk.id], sidx.vectors[chunk.id]
         else:
             sentences, vectors = split_sentences(chunk.text), None
         for pos, s in enumerate(sentences):
             out.append(_Candidate(s, chunk, rank, cscore, pos, None if vectors is None else vectors[pos],
-                                  frozenset(tokenize(s))))
+                                  frozenset(tokenize(s)), heading))
     return out
 
 
@@ -150,6 +179,18 @@ def sentence_score(
     return W_SEMANTIC * semantic + W_PASSAGE * c.chunk_score + W_LEXICAL * lexical + lead + aud
 
 
+def faq_match(by_chunk: dict[str, list[_Candidate]]) -> list[_Candidate] | None:
+    """The passage whose question-shaped heading is clearly the question asked, if one is: sections are written
+    to answer their heading, so "does CRAFT actually work?" is answered by "Does CRAFT actually work?" even
+    when the introduction shares more words with the question."""
+    ranked = sorted(by_chunk.values(), key=lambda cands: -cands[0].heading)
+    if not ranked or ranked[0][0].heading < FAQ_MIN:
+        return None
+    if len(ranked) > 1 and ranked[0][0].heading - ranked[1][0].heading < FAQ_MARGIN:
+        return None
+    return ranked[0]
+
+
 def select_sentences(
     query: str, query_vector: "np.ndarray | None", candidates: Sequence[_Candidate], audience: str,
     lambda_: float = 0.75,
@@ -170,7 +211,7 @@ def select_sentences(
         ranked = sorted((scores[id(c)] for c in cands), reverse=True)
         return 0.6 * cands[0].chunk_score + 0.4 * (sum(ranked[:2]) / min(len(ranked), 2))
 
-    best_chunk = max(by_chunk.values(), key=fit)
+    best_chunk = faq_match(by_chunk) or max(by_chunk.values(), key=fit)
     best = max(scores.values())
     chosen: list[_Candidate] = []
     words = 0

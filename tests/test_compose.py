@@ -58,3 +58,32 @@ def test_not_covered_text_names_topics_and_the_helpline() -> None:
     text = not_covered_text(["Alcoholics Anonymous", "Alcoholics Anonymous", "SMART Recovery"])
     assert "1-800-662-4357" in text and "won't guess" in text
     assert text.count("Alcoholics Anonymous") == 1
+
+
+def test_a_section_whose_heading_is_the_question_joins_the_passages_read(fake_retriever) -> None:
+    """The FAQ channel: a section of a top document whose heading is (nearly) the question is read even when
+    retrieval ranked it below the passages the composer looks at, and it is the one answered from."""
+    import numpy as np
+
+    from guide.compose import FAQ_HIT_MARGIN, faq_hit
+
+    hits = fake_retriever.search("Is SMART Recovery religious?", k=6)
+    headings = fake_retriever.sentences.headings
+    shown = {h.chunk.id for h in hits[:2]}
+    doc_chunks = [c for c in fake_retriever.doc_chunks(hits[0].chunk.doc_id) if c.id in headings]
+
+    def nearest_other(c) -> float:
+        return max(float(headings[c.id] @ headings[o.id]) for o in doc_chunks if o.id != c.id)
+
+    # the unread section whose heading is least like its siblings' (hash vectors share the title's words)
+    target = min((c for c in doc_chunks if c.id not in shown), key=nearest_other)
+    assert 1.0 - nearest_other(target) >= FAQ_HIT_MARGIN
+    question = headings[target.id]  # a question whose vector is exactly that heading's
+    extra = faq_hit(hits, fake_retriever, question, max_chunks=2)
+    assert extra is not None and extra.chunk.id == target.id
+    comp = compose_extractive("question", hits[:2], retriever=fake_retriever, query_vector=question, max_chunks=2)
+    assert comp.citations[0].section == target.section
+    # nothing is added when no heading stands out, or when the section is already read
+    assert faq_hit(hits, fake_retriever, np.zeros_like(question), max_chunks=2) is None
+    assert faq_hit(hits, fake_retriever, question, max_chunks=len(hits) + 50) is None or target.id not in {
+        h.chunk.id for h in hits}
