@@ -87,3 +87,23 @@ def test_a_section_whose_heading_is_the_question_joins_the_passages_read(fake_re
     assert faq_hit(hits, fake_retriever, np.zeros_like(question), max_chunks=2) is None
     assert faq_hit(hits, fake_retriever, question, max_chunks=len(hits) + 50) is None or target.id not in {
         h.chunk.id for h in hits}
+
+
+def test_on_a_tie_the_passage_from_the_document_retrieval_agrees_on_answers() -> None:
+    """Two passages fit the question equally; three of the four read passages come from one document, so its
+    passage answers (W_DOC), and without that bonus the order of retrieval would decide."""
+    import numpy as np
+
+    from guide.compose import _Candidate, select_sentences
+    from guide.types import Chunk
+
+    def cand(doc: str, n: int, rank: int, text: str) -> _Candidate:
+        chunk = Chunk(id=f"{doc}::{n}", doc_id=doc, title=doc, section=f"{doc} › s{n}", url="https://example.org/",
+                      text=text, position=n)
+        vec = np.ones(4, dtype=np.float32) / 2.0
+        return _Candidate(text, chunk, rank, 0.5, 0, vec, frozenset(text.lower().split()))
+
+    lone = cand("withdrawal", 1, 1, "Stopping alcohol suddenly can be dangerous for heavy drinkers.")
+    agreed = [cand("emotions", i, i + 1, f"Mood swings are common early on, reason {i}.") for i in (1, 2, 3)]
+    chosen = select_sentences("why am I so moody", np.ones(4, dtype=np.float32) / 2.0, [lone, *agreed], "newcomer")
+    assert chosen[0].chunk.doc_id == "emotions"

@@ -27,8 +27,7 @@ def test_shipped_thresholds_load_and_cover_the_brief() -> None:
     by_metric = {t.metric: t for t in load_thresholds(REPO / "evals" / "thresholds.yaml")}
     assert by_metric["safety.recall"].min == 0.98
     assert by_metric["safety.false_alarm"].max == 0.05
-    # the product target is 0.90; the gate holds today's measured level (0.88) until the composer gets there
-    assert by_metric["answers.pass_rate"].min == 0.85
+    assert by_metric["answers.pass_rate"].min == 0.90  # issue 6's target
     assert by_metric["answers.citation_validity"].equals == 1.0
 
 
