@@ -24,11 +24,14 @@ from guide.types import Answer, Citation, Resource, SafetyVerdict, Turn
 if TYPE_CHECKING:
     from guide.config import Settings
     from guide.retrieval.index import Retriever
+    from guide.types import Hit
 
 log = logging.getLogger("guide.pipeline")
 #: The crisis check sees at most this much of a message (head and tail), so a 1 MB paste stays fast.
 SAFETY_WINDOW_CHARS = 20_000
 AUDIENCES = ("newcomer", "family", "staff")
+#: How long a turn waits for another thread's index rebuild before searching anyway (the shipped corpus takes ~15 s).
+HEAL_WAIT_S = 120.0
 
 
 class Composer(Protocol):
@@ -100,6 +103,9 @@ class Pipeline:
         self._titles = sorted({c.title for c in retriever.chunks.values()})
         self._subjects = self._known_subjects()
         self._lock = threading.Lock()
+        #: Clear while one thread reopens or rebuilds the index: others wait instead of searching a half-built store.
+        self._ready = threading.Event()
+        self._ready.set()
 
     def _known_subjects(self) -> list[str]:
         subjects = set()
@@ -177,7 +183,11 @@ class Pipeline:
         try:
             with self._lock:
                 if self.retriever is failed:
-                    self.retriever = reopen_retriever(self.settings, failed)
+                    self._ready.clear()
+                    try:
+                        self.retriever = reopen_retriever(self.settings, failed)
+                    finally:
+                        self._ready.set()
             return self._grounded_answer(history, cleaned, audience, verdict, side, notice, bool(pinned), timer)
         except Exception as again:  # noqa: BLE001 - the user sees the kind reply, never a traceback
             log.warning("Reopening the index did not help (%s).", type(again).__name__)
@@ -190,6 +200,19 @@ class Pipeline:
         if self.settings.chroma_url is not None or not isinstance(self.retriever.store, ChromaStore):
             return False
         return not (self.settings.chroma_path / "chroma.sqlite3").exists()
+
+    def _search(self, query: str) -> "tuple[Retriever, list[Hit]]":
+        """Hits from the current index, and that index. A search that overlapped a rebuild by another thread may
+        have read a half-built store, so it waits for the rebuild (bounded) and searches the new index again."""
+        k, mode = max(self.settings.top_k, 6), self.settings.retrieval_mode
+        self._ready.wait(HEAL_WAIT_S)
+        retriever = self.retriever
+        hits = retriever.search(query, k=k, mode=mode)
+        if not self._ready.is_set() or self.retriever is not retriever:
+            self._ready.wait(HEAL_WAIT_S)
+            retriever = self.retriever
+            hits = retriever.search(query, k=k, mode=mode)
+        return retriever, hits
 
     def _grounded_answer(self, history, cleaned, audience, verdict, side, notice, pinned, timer) -> Answer:
         from guide import safety
@@ -204,9 +227,9 @@ class Pipeline:
                 resolved = replace(resolved, text=rewrite(history, cleaned.text, self._subjects),
                                    reason=f"{resolved.reason} (LLM rewrite)")
         with timer.stage("retrieve"):
-            hits = self.retriever.search(resolved.text, k=max(self.settings.top_k, 6), mode=self.settings.retrieval_mode)
+            retriever, hits = self._search(resolved.text)
             # the same text Retriever.search embedded, so the embedder's cache answers this
-            qvec = self.retriever.embedder.embed([expand_query(clean_query(resolved.text, self.settings.max_message_chars))])[0]
+            qvec = retriever.embedder.embed([expand_query(clean_query(resolved.text, self.settings.max_message_chars))])[0]
         with timer.stage("compose"):
             composition, composer = None, "extractive"
             if self.llm_composer is not None:
@@ -214,7 +237,7 @@ class Pipeline:
                 composer = self.llm_composer.name if composition is not None else "extractive-fallback"
             if composition is None:
                 composition = compose_extractive(
-                    resolved.text, hits, audience=audience, retriever=self.retriever, query_vector=qvec,
+                    resolved.text, hits, audience=audience, retriever=retriever, query_vector=qvec,
                     min_confidence=self.settings.min_confidence,
                 )
         with timer.stage("output_check"):

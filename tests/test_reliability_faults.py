@@ -128,7 +128,9 @@ def test_index_deleted_while_many_conversations_run_is_rebuilt_once(embedded: Se
     for t in threads:
         t.join(BOUND_S)
     assert not errors and len(answers) == 8
-    assert all(a.route == "answer" and a.citations == expected.citations for a in answers)
+    # no turn may search the half-built store while another thread rebuilds it ("couldn't find this" under load)
+    assert all(a.route == "answer" and a.citations == expected.citations for a in answers), [
+        a.text[:120] for a in answers if a.citations != expected.citations]
     assert caplog.text.count("Index rebuilt") == 1
 
 
