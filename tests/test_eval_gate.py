@@ -186,3 +186,21 @@ def test_removing_a_lexicon_entry_is_caught_by_the_gate_with_the_cases_named(tmp
         assert case_id in gate_failure.get("message")
         assert f"`{case_id}`" in md
     assert md.index("Newly failing") < md.index("## Threshold breaches") < md.index("## Headline")
+
+
+def test_the_holdout_conversations_are_new_questions_of_every_kind() -> None:
+    """evals/holdout measures how far the dev-set pass rate generalises, so none of its questions may be a
+    dev-set question, and it needs follow-ups, declines and crisis turns like the dev set."""
+    from guide.evals.cases import ConversationCase, load_cases
+
+    holdout = load_cases(REPO / "evals" / "holdout" / "conversations", ConversationCase)
+    dev = load_cases(REPO / "evals" / "conversations", ConversationCase)
+    assert len(holdout) >= 30 and len({c.id for c in holdout}) == len(holdout)
+    assert not {c.id for c in holdout} & {c.id for c in dev}
+    dev_turns = {t.strip().lower() for c in dev for t in c.turns}
+    # the measured (last) turn is new; an opening turn that only sets the subject may be a common one
+    assert not [c.turns[-1] for c in holdout if c.turns[-1].strip().lower() in dev_turns]
+    assert {"single", "followup", "decline", "crisis"} <= {c.kind for c in holdout}
+    assert any(c.language == "es" for c in holdout)
+    gate = {t.metric for t in load_thresholds(REPO / "evals" / "holdout" / "thresholds.yaml")}
+    assert gate == {"routing.crisis.recall", "answers.citation_validity"}
