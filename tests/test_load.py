@@ -83,8 +83,10 @@ def test_twenty_concurrent_conversations_do_not_leak_into_each_other(fake_settin
         pinned = [p[4] for p in prints]
         assert pinned == ([True, True] if i % len(SCRIPTS) == crisis_script else [False, False]), i
     assert threading.active_count() <= threads_before + 1
-    # the first round may open the store's per-thread connections once; after that the count stays put
-    assert fds_after[-1] <= fds_after[0] + 2, (fds_before, fds_after)
+    # The first rounds may open some of the store's per-thread connections (how many threads touch it varies
+    # with scheduling: CI saw 153, 157, 157); a leak of even one descriptor per conversation would add 20 a round.
+    assert fds_after[-1] <= fds_after[-2] + 2, (fds_before, fds_after)
+    assert fds_after[-1] - fds_after[0] < CONVERSATIONS // 2, (fds_before, fds_after)
     turns = [t for _, times in results for t in times]
     lat = Latency.of(turns)
     report_section("Load: 20 concurrent conversations (pipeline, threads)",
