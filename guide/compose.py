@@ -107,9 +107,10 @@ def faq_hit(hits: Sequence[Hit], retriever: "Retriever | None", query_vector: "n
             max_chunks: int) -> Hit | None:
     """A section of one of the top documents whose heading clearly is the question, when retrieval ranked it
     below the passages the composer reads ("What is LifeRing?" at rank 7 behind LifeRing's other sections)."""
-    if retriever is None or query_vector is None or not hits:
+    headings = getattr(getattr(retriever, "sentences", None), "headings", None)
+    if not headings or query_vector is None or not hits:
         return None
-    headings = retriever.sentences.headings
+    assert retriever is not None
     shown = {h.chunk.id for h in hits[:max_chunks]}
     doc_ids = list(dict.fromkeys(h.chunk.doc_id for h in hits[:max_chunks]))[:FAQ_DOCS]
     scored = sorted(((float(query_vector @ headings[c.id]), c) for d in doc_ids for c in retriever.doc_chunks(d)
@@ -118,7 +119,7 @@ def faq_hit(hits: Sequence[Hit], retriever: "Retriever | None", query_vector: "n
         return None
     if len(scored) > 1 and scored[0][0] - scored[1][0] < FAQ_HIT_MARGIN:
         return None
-    top = hits[0]
+    top = hits[0]  # it is read as if it fitted like the best hit; its heading then decides (faq_match, fit)
     return Hit(chunk=scored[0][1], score=top.score, rank=min(len(hits), max_chunks) + 1, mode=top.mode,
                dense_score=top.dense_score)
 

@@ -98,14 +98,11 @@ def resolve_query(message: str, history: Sequence[Turn], known_subjects: Sequenc
 #: Pronouns that can stand for the conversation's subject, replaced by its name (first one only). Not
 #: "there" ("is there a group...") and not "he/she" (a person, not a program).
 _SUBSTITUTABLE = re.compile(r"\b(it|that|this|they|them|those|these|ello|eso|esto)\b", re.IGNORECASE)
-SUBSTITUTE = True
 
 
 def substitute_pronoun(message: str, subject: str) -> str | None:
     """The message with its first subject pronoun replaced by the subject, or None when it has none.
     A sentence reads better to the embedder than the question with a title glued on."""
-    if not SUBSTITUTE:
-        return None
     match = _SUBSTITUTABLE.search(message)
     if match is None:
         return None
