@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from guide.retrieval.keyword import tokenize
 from guide.retrieval.sentences import split_sentences
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from guide.retrieval.index import Retriever
+
+T = TypeVar("T")
 
 FRAMING = {
     "newcomer": "Here's what the vetted guides say:",
@@ -44,8 +46,8 @@ _TOPIC_TO_STEP = {
 }
 
 MIN_WORDS, MAX_WORDS, MAX_SENTENCES = 40, 150, 5
-W_SEMANTIC, W_PASSAGE, W_LEXICAL = 0.40, 0.35, 0.25
-W_DENSE, W_HEADING, W_FUSED = 0.3, 0.5, 0.2  # passage fit: chunk cosine, heading-question cosine, fused rank  # sentence score weights (tuned on evals/conversations)
+W_SEMANTIC, W_PASSAGE, W_LEXICAL = 0.40, 0.35, 0.25  # sentence score weights (tuned on evals/conversations)
+W_DENSE, W_HEADING, W_FUSED = 0.3, 0.5, 0.2  # passage fit: chunk cosine, heading-question cosine, fused rank
 TARGET_WORDS = 90  # enough for the answer plus one supporting detail, well under MAX_WORDS
 STOP_RATIO = 0.5  # stop adding sentences scoring below this share of the best one
 #: Bonus for the answering passage per share of the read passages that come from its document: a passage whose
@@ -103,6 +105,16 @@ def chunk_scores(
     return out
 
 
+def clear_winner(scored: Sequence[tuple[float, T]], minimum: float, margin: float) -> T | None:
+    """The best-scored item when it reaches `minimum` and leads the runner-up by `margin`, else None."""
+    ranked = sorted(scored, key=lambda pair: -pair[0])
+    if not ranked or ranked[0][0] < minimum:
+        return None
+    if len(ranked) > 1 and ranked[0][0] - ranked[1][0] < margin:
+        return None
+    return ranked[0][1]
+
+
 def faq_hit(hits: Sequence[Hit], retriever: "Retriever | None", query_vector: "np.ndarray | None",
             max_chunks: int) -> Hit | None:
     """A section of one of the top documents whose heading clearly is the question, when retrieval ranked it
@@ -113,14 +125,13 @@ def faq_hit(hits: Sequence[Hit], retriever: "Retriever | None", query_vector: "n
     assert retriever is not None
     shown = {h.chunk.id for h in hits[:max_chunks]}
     doc_ids = list(dict.fromkeys(h.chunk.doc_id for h in hits[:max_chunks]))[:FAQ_DOCS]
-    scored = sorted(((float(query_vector @ headings[c.id]), c) for d in doc_ids for c in retriever.doc_chunks(d)
-                     if c.id in headings), key=lambda x: -x[0])
-    if not scored or scored[0][1].id in shown or scored[0][0] < FAQ_HIT_MIN:
-        return None
-    if len(scored) > 1 and scored[0][0] - scored[1][0] < FAQ_HIT_MARGIN:
+    scored = [(float(query_vector @ headings[c.id]), c) for d in doc_ids for c in retriever.doc_chunks(d)
+              if c.id in headings]
+    found = clear_winner(scored, FAQ_HIT_MIN, FAQ_HIT_MARGIN)
+    if found is None or found.id in shown:
         return None
     top = hits[0]  # it is read as if it fitted like the best hit; its heading then decides (faq_match, fit)
-    return Hit(chunk=scored[0][1], score=top.score, rank=min(len(hits), max_chunks) + 1, mode=top.mode,
+    return Hit(chunk=found, score=top.score, rank=min(len(hits), max_chunks) + 1, mode=top.mode,
                dense_score=top.dense_score)
 
 
@@ -187,12 +198,7 @@ def faq_match(by_chunk: dict[str, list[_Candidate]]) -> list[_Candidate] | None:
     """The passage whose question-shaped heading is clearly the question asked, if one is: sections are written
     to answer their heading, so "does CRAFT actually work?" is answered by "Does CRAFT actually work?" even
     when the introduction shares more words with the question."""
-    ranked = sorted(by_chunk.values(), key=lambda cands: -cands[0].heading)
-    if not ranked or ranked[0][0].heading < FAQ_MIN:
-        return None
-    if len(ranked) > 1 and ranked[0][0].heading - ranked[1][0].heading < FAQ_MARGIN:
-        return None
-    return ranked[0]
+    return clear_winner([(cands[0].heading, cands) for cands in by_chunk.values()], FAQ_MIN, FAQ_MARGIN)
 
 
 def select_sentences(
@@ -270,7 +276,7 @@ def _next_step(cited_chunks: Sequence[Chunk], retriever: "Retriever | None") -> 
             doc_id, needles = NEXT_STEPS[key]
             if any(c.doc_id == doc_id for c in cited_chunks):
                 return None
-            for support in sorted((c for c in retriever.chunks.values() if c.doc_id == doc_id), key=lambda c: c.position):
+            for support in retriever.doc_chunks(doc_id):
                 for sentence in split_sentences(support.text):
                     if all(n in sentence.lower() for n in needles):
                         return f"Next step: {sentence}", support

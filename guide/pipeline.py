@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from guide.compose import Composition, cited_numbers, compose_extractive, not_covered_text
 from guide.errors import GuideError, IndexNotBuiltError, StoreUnavailableError
 from guide.followup import resolve_query
-from guide.retrieval.expansion import expand_query
-from guide.retrieval.index import clean_query
 from guide.types import Answer, Citation, Resource, SafetyVerdict, Turn
 
 if TYPE_CHECKING:
@@ -228,8 +226,7 @@ class Pipeline:
                                    reason=f"{resolved.reason} (LLM rewrite)")
         with timer.stage("retrieve"):
             retriever, hits = self._search(resolved.text)
-            # the same text Retriever.search embedded, so the embedder's cache answers this
-            qvec = retriever.embedder.embed([expand_query(clean_query(resolved.text, self.settings.max_message_chars))])[0]
+            qvec = retriever.query_vector(resolved.text)
         with timer.stage("compose"):
             composition, composer = None, "extractive"
             if self.llm_composer is not None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from guide.ui.render import citation_markdown, escape_markdown, quote_markdown
+from guide.ui.render import citation_markdown, quote_markdown, user_markdown
 
 RUN_KEY = "rg_staff_run"
 SUITES = ("safety", "retrieval", "conversations")
@@ -39,10 +39,6 @@ def _settings() -> Any:
     except GuideError as exc:
         st.error(str(exc))
         st.stop()
-
-
-def _md(text: str) -> str:
-    return escape_markdown(text) or "\u00a0"
 
 
 def run_section(settings: Any) -> None:
@@ -117,7 +113,7 @@ def results_section(settings: Any) -> None:
             for b in report.gate.breaches:
                 value = "n/a" if b.value is None else f"{b.value:.4f}"
                 cases = f": {', '.join(b.failing_cases[:20])}" if b.failing_cases else ""
-                lines.append(f"- **{b.metric}** = {value} (needs {b.op} {b.threshold:g}){_md(cases)}")
+                lines.append(f"- **{b.metric}** = {value} (needs {b.op} {b.threshold:g}){user_markdown(cases)}")
             st.error("Gate failed:\n" + "\n".join(lines))
 
     others = [p for p in names if p != str(chosen)]
@@ -175,10 +171,10 @@ def failing_section(report: Any) -> None:
                 q, a, s = st.columns(3)
                 q.markdown("**Question**")
                 for t in c.turns:
-                    q.markdown(_md(t))
-                q.markdown("**Problems**\n\n" + "\n".join(f"- {_md(p)}" for p in [*c.failures, *c.citation_problems]))
+                    q.markdown(user_markdown(t))
+                q.markdown("**Problems**\n\n" + "\n".join(f"- {user_markdown(p)}" for p in [*c.failures, *c.citation_problems]))
                 a.markdown(f"**Answer** ({c.route}, expected {c.expected_route})")
-                a.markdown(_md(c.text))
+                a.markdown(user_markdown(c.text))
                 s.markdown("**Citations**")
                 if not c.citations:
                     s.markdown("(none)")
@@ -226,12 +222,12 @@ def feedback_section(settings: Any) -> None:
         with st.expander(f"{thumb} #{e.id} · {e.created_at} · {e.audience} · {e.question[:90]}"):
             q, a, s = st.columns(3)
             q.markdown("**Question**")
-            q.markdown(_md(e.question))
+            q.markdown(user_markdown(e.question))
             if e.comment:
                 q.markdown("**Comment**")
-                q.markdown(_md(e.comment))
+                q.markdown(user_markdown(e.comment))
             a.markdown(f"**Answer** ({e.route})")
-            a.markdown(_md(e.answer))
+            a.markdown(user_markdown(e.answer))
             s.markdown("**Citations**")
             for c in e.citations:
                 s.markdown(citation_markdown(c))

@@ -130,54 +130,18 @@ def real_index(tmp_path_factory: pytest.TempPathFactory, real_settings_factory):
     return settings, retriever
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory):
     """URL of a real Chroma server (`chroma run` from this venv) on a free loopback port, stopped at teardown."""
-    import os
-    import subprocess
-    import sys
-    import time
+    from guide.bench.server import ChromaServer
+    from guide.errors import StoreUnavailableError
 
-    import httpx
-
-    exe = Path(sys.executable).parent / "chroma"
-    if not exe.exists():
-        pytest.fail(f"{exe} not found: chromadb's `chroma` command should come with `pip install -e .`")
-    port = free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
-    log_path = path.parent / f"chroma-server-{port}.log"
-    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "NO_COLOR": "1"}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(exe), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(path / "data")],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server"))
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"chroma run exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-2000:]}")
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"Chroma server at {url} did not answer its heartbeat within 60 s:\n"
-                            f"{log_path.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.25)
-        yield url
+        server.start()
+    except StoreUnavailableError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server.url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        server.stop()

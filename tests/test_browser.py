@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from guide.bench.server import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -58,12 +59,6 @@ if (_reason := _skip_reason()) is not None:
     pytestmark = [pytest.mark.browser, pytest.mark.skip(reason=_reason)]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Server:
     """`guide app` on a free loopback port, with its log; start() returns when /_stcore/health answers."""
@@ -83,7 +78,7 @@ class Server:
     def start(self) -> None:
         import httpx
 
-        self.port = _free_port()
+        self.port = free_port()
         self.runs += 1
         env = {**os.environ, "GUIDE_DATA_DIR": str(self.data_dir), "GUIDE_CORPUS_DIR": str(REPO / "corpus"),
                "GUIDE_EMBEDDING_MODEL": "packaged:all-MiniLM-L6-v2:int8", "GUIDE_REGION": "US",

@@ -24,6 +24,8 @@ from guide.retrieval.sentences import SentenceIndex
 from guide.types import Chunk, Document, Hit, Mode
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from guide.config import Settings
     from guide.retrieval.embedding import Embedder
     from guide.retrieval.store import VectorStore
@@ -178,7 +180,7 @@ class Retriever:
         self.reranker = reranker or IdentityReranker()
         self._chunks: dict[str, Chunk] = {c.id: c for c in keyword.chunks}
         self._by_doc: dict[str, list[Chunk]] = {}
-        for c in keyword.chunks:
+        for c in sorted(keyword.chunks, key=lambda c: c.position):
             self._by_doc.setdefault(c.doc_id, []).append(c)
         self.doc_ids = frozenset(self._by_doc)
         self._lock = threading.Lock()
@@ -191,6 +193,14 @@ class Retriever:
         """A document's chunks in order, without scanning the whole corpus (it matters at ×100)."""
         return self._by_doc.get(doc_id, [])
 
+    def prepare(self, query: str) -> str:
+        """The text both search sides see: cleaned, bounded and expanded with the reviewed synonyms."""
+        return expand_query(clean_query(query, self.max_query_chars))
+
+    def query_vector(self, query: str) -> "np.ndarray":
+        """The question's vector as `search` embeds it (the embedder's cache answers the second call)."""
+        return self.embedder.embed([self.prepare(query)])[0]
+
     def dense(self, query: str, k: int) -> list[tuple[Chunk, float]]:
         vector = self.embedder.embed([query])[0]
         return self.store.query(vector, k)
@@ -200,7 +210,7 @@ class Retriever:
             raise InputError(f"Unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}.")
         if k < 1:
             raise InputError("k must be at least 1.")
-        query = expand_query(clean_query(query, self.max_query_chars))
+        query = self.prepare(query)
         pool = max(k * 4, 20)
         if mode == "dense":
             dense = self.dense(query, k)

@@ -140,7 +140,9 @@ class KeywordIndex:
         return close[0] if close else token
 
     def query_tokens(self, query: str) -> list[str]:
-        return [self._correct(t) for t in tokenize(query)]
+        tokens = tokenize(query)
+        corrected = {t: self._correct(t) for t in dict.fromkeys(tokens)}  # difflib once per distinct word
+        return [corrected[t] for t in tokens]
 
     def search(self, query: str, k: int) -> list[tuple[Chunk, float]]:
         if self._bm25 is None:

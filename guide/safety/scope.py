@@ -215,7 +215,7 @@ def scope_check(text: str, history: Sequence[Turn] = (), *, region: str = "US") 
         if strong:
             return decline("off_topic", *notes, f"off-topic: '{strong.group(0)}'")
         weak = _OFF_TOPIC_WEAK.search(body)
-        has_history = any(t.role == "user" for t in history) or bool(history)
+        has_history = bool(history)
         short = len(body.split()) <= _FOLLOW_UP_WORDS
         if weak and not (has_history and short):
             return decline("off_topic", *notes, f"off-topic: '{weak.group(0)}'")
