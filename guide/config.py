@@ -35,7 +35,7 @@ class Settings(BaseSettings):
         default=0.30, ge=0, le=1,
         description="Below this best dense cosine among the top hits, answer 'not covered' (calibrated in docs/calibration.md).",
     )
-    safety_semantic: bool = Field(default=True, description="Use the embedding layer of the crisis check.")
+    safety_classifier: bool = Field(default=True, description="Use the trained risk classifier in the crisis check (off: lexicon only).")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant (Cormack et al. 2009).")
     chroma_url: str | None = Field(default=None, description="Unset: embedded store under data_dir. http://host:port: a Chroma server.")
     chroma_timeout_s: float = Field(default=5.0, gt=0)

@@ -93,10 +93,7 @@ class Pipeline:
 
         self.settings = settings
         self.retriever = retriever
-        self.checker = checker if checker is not None else safety.SafetyChecker(
-            retriever.embedder if settings.safety_semantic else None,
-            cache_dir=settings.data_dir,  # exemplar vectors cached on disk: a faster cold start
-        )
+        self.checker = checker if checker is not None else safety.default_checker(settings.safety_classifier)
         self.llm_composer = llm_composer
         self._titles = sorted({c.title for c in retriever.chunks.values()})
         self._subjects = self._known_subjects()
@@ -132,6 +129,8 @@ class Pipeline:
             reply = safety.crisis_reply(verdict.category, language=verdict.language, region=region)
             return Answer(route="crisis", text=reply.text, resources=reply.resources, safety=verdict,
                           audience=audience, query=cleaned.text, pinned_crisis=True, timings_ms=timer.timings)
+        if verdict.route == "checkin" and not self._also_asks(cleaned.text):
+            return self._checkin(verdict, audience, cleaned, pinned, bool(pinned), timer)
         if not cleaned.text:
             return Answer(route="decline", decline_kind="empty", safety=verdict, audience=audience,
                           text="Please type a question, for example: what happens at a first AA meeting?",
@@ -171,6 +170,26 @@ class Pipeline:
         yield answer
 
     # ---------------------------------------------------------------- stages
+    def _also_asks(self, text: str) -> bool:
+        """Does a distressed message also ask about something the guide covers ("…, does SMART help?")? Then the
+        check-in line comes first and the answer after it; otherwise the check-in is the whole reply."""
+        import re
+
+        lowered = text.lower()
+        if "?" not in lowered and not re.match(r"\s*(what|how|where|is|are|does|do|can|should|qu[eé]|c[oó]mo|"
+                                               r"d[oó]nde|comment|est-ce|o[uù])\b", lowered):
+            return False
+        return any(re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", lowered) for s in self._subjects)
+
+    def _checkin(self, verdict: SafetyVerdict, audience: str, cleaned: CleanInput, resources: tuple[Resource, ...],
+                 pinned: bool, timer: "_Timer") -> Answer:
+        """The fixed check-in for distress: no retrieval passage, the suicide lines first, an invitation to talk."""
+        from guide import safety
+
+        reply = safety.checkin_reply(language=verdict.language, region=self.settings.region)
+        return Answer(route="checkin", text=reply.text, resources=_merge(resources, reply.resources), safety=verdict,
+                      audience=audience, query=cleaned.text, pinned_crisis=pinned, timings_ms=timer.timings)
+
     def _healed(self, exc, history, cleaned, audience, verdict, side, notice, pinned, timer) -> Answer:
         """Self-healing: the index failed (files deleted or damaged, a server restarted empty), so reopen or rebuild
         it once (one thread does it, the others wait) and retry this turn; else the kind error reply."""
@@ -239,6 +258,10 @@ class Pipeline:
                 )
         with timer.stage("output_check"):
             composition = self._checked(composition, safety)
+        if not composition.covered and verdict.route == "checkin":
+            return self._checkin(verdict, audience, cleaned, side, pinned, timer)
+        if verdict.route == "checkin":
+            composition = replace(composition, text=safety.checkin_lead(verdict.language) + "\n\n" + composition.text)
         if not composition.covered:
             nearest = [h.chunk.title for h in hits[:3]]
             samhsa = tuple(r for r in safety.always_visible(self.settings.region) if "samhsa" in r.id) \
@@ -289,6 +312,8 @@ class Pipeline:
         extra: tuple[Resource, ...] = ()
         if verdict.route == "caution":
             extra = safety.caution_resources(verdict.category, region)
+        elif verdict.route == "checkin":
+            extra = safety.checkin_reply(language=verdict.language, region=region).resources
         return _merge(pinned, extra)
 
     @staticmethod

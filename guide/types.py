@@ -7,8 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Route = Literal["answer", "decline", "crisis"]
-SafetyRoute = Literal["crisis", "caution", "ok"]
+#: What the user got: an answer, a decline, the crisis reply, or the check-in for distress (no passage).
+Route = Literal["answer", "decline", "crisis", "checkin"]
+#: What the crisis check decided; `checkin` is distress (hopelessness, passive wishes) without present danger.
+SafetyRoute = Literal["crisis", "checkin", "caution", "ok"]
 SafetyCategory = Literal["suicide", "self_harm", "overdose", "medical", "violence", "abuse"]
 Mode = Literal["hybrid", "dense", "keyword"]
 
@@ -139,6 +141,7 @@ class Turn(Frozen):
     citations: tuple[Citation, ...] = ()
     crisis: bool = False
     crisis_category: SafetyCategory | None = None
+    checkin: bool = False  # this assistant turn asked whether the person is safe: the next reply is read in that light
 
 
 class Answer(Frozen):
@@ -170,4 +173,5 @@ class Answer(Frozen):
             citations=self.citations,
             crisis=self.route == "crisis",
             crisis_category=self.safety.category if self.route == "crisis" else None,
+            checkin=self.safety.route == "checkin" and self.route != "crisis",
         )

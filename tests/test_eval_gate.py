@@ -156,7 +156,7 @@ def test_removing_a_lexicon_entry_is_caught_by_the_gate_with_the_cases_named(tmp
     from guide.evals.runner import EvalOptions, run_eval
     from guide.safety.lexicon import DEFAULT_LEXICON
 
-    settings = Settings(data_dir=tmp_path / "data", embedding_model="hash:384", safety_semantic=False)
+    settings = Settings(data_dir=tmp_path / "data", embedding_model="hash:384", safety_classifier=False)
     lines = DEFAULT_LEXICON.read_text(encoding="utf-8").splitlines(keepends=True)
     entry = next(i for i, line in enumerate(lines) if "(?:kill|killing|end|ending|off|offing|unalive" in line)
     broken_lexicon = tmp_path / "lexicon.yaml"

@@ -21,13 +21,13 @@ def test_ambiguous_distress_after_relapse_is_a_crisis(checker):
     assert any("context" in r for r in v.reasons)
 
 
-def test_ambiguous_distress_after_paperwork_is_only_caution(checker):
+def test_ambiguous_distress_after_paperwork_is_a_checkin_not_a_crisis(checker):
     v = checker.check("I can't do this anymore", user("how do I fill out the intake paperwork?"))
-    assert v.route == "caution"
+    assert v.route == "checkin"
 
 
-def test_ambiguous_distress_without_history_is_caution(checker):
-    assert checker.check("what's the point of anything").route == "caution"
+def test_ambiguous_distress_without_history_is_a_checkin(checker):
+    assert checker.check("what's the point of anything").route == "checkin"
 
 
 def test_an_earlier_crisis_reply_raises_sensitivity(checker):
@@ -40,7 +40,7 @@ def test_an_earlier_crisis_reply_raises_sensitivity(checker):
 def test_fear_before_someone_comes_home_after_abuse(checker):
     v = checker.check("he's coming home soon and I'm scared", user("he hit me again last night"))
     assert (v.route, v.category) == ("crisis", "abuse")
-    assert checker.check("he's coming home soon and I'm scared").route == "caution"
+    assert checker.check("he's coming home soon and I'm scared").route == "checkin"
 
 
 def test_history_never_turns_a_plain_question_into_a_crisis(checker):

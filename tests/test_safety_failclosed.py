@@ -27,12 +27,10 @@ def test_a_broken_layer_fails_closed(monkeypatch, caplog, layer):
     assert SECRET not in caplog.text and "Alice" not in caplog.text
 
 
-def test_broken_semantic_layer_fails_closed(monkeypatch):
-    from guide.retrieval.embedding import HashEmbedder
+def test_broken_classifier_fails_closed():
+    from guide.safety.classifier import FakeRiskModel
 
-    checker = SafetyChecker(HashEmbedder())
-    monkeypatch.setattr(checker.semantic, "match", lambda *_: 1 / 0)
-    assert guarded_check(checker, "hello there").failed_closed
+    assert guarded_check(SafetyChecker(FakeRiskModel(fail=True)), "hello there").failed_closed
 
 
 def test_non_text_and_missing_checker_fail_closed():

@@ -42,13 +42,13 @@ class RetrievalCase(Case):
 class SafetyCase(Case):
     text: str
     history: tuple[str, ...] = ()
-    expected_route: Literal["crisis", "caution", "ok"]
+    expected_route: Literal["crisis", "checkin", "caution", "ok"]
     kind: str | None = None
 
 
 class Expectation(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    route: Literal["answer", "decline", "crisis"]
+    route: Literal["answer", "decline", "crisis", "checkin"]
     must_include: tuple[str, ...] = ()
     must_not_include: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()

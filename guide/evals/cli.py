@@ -33,6 +33,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--thresholds", metavar="FILE", help="gate file (default: <evals dir>/thresholds.yaml)")
     p.add_argument("--evals-dir", metavar="DIR", help="suite directory (GUIDE_EVALS_DIR, default: evals/)")
     p.add_argument("--k", type=int, default=5, help="cut-off for recall@k and hit@k (default 5)")
+    p.add_argument("--external", metavar="DIR",
+                   help="also score the crisis check on third-party labelled messages (a folder with dev/ and test/, "
+                        "e.g. ../shared/external, or one split); writes external.md/.json and gates external.* metrics")
     p.set_defaults(eval_cmd="run")
 
 
@@ -102,14 +105,35 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         thresholds=Path(args.thresholds) if args.thresholds else None,
     )
     report = run_eval(settings, options, progress=_bar(), index_progress=tqdm_progress("Building index"), run_id=run_id)
+    external_paths: dict[str, Path] = {}
+    if args.external:
+        report, external_paths = _with_external(report, settings, Path(args.external), out_dir, options)
     if previous is not None:
         report = report.model_copy(update={"comparison": compare(previous[0], report, previous[1])})
-    paths = write_outputs(report, out_dir)
+    paths = {**write_outputs(report, out_dir), **external_paths}
     if args.junit:
         paths["junit"] = write_junit(report, Path(args.junit))
     print(summary_text(report, headline(report)))
     print("\nReports: " + ", ".join(str(p) for p in paths.values()))
     return 0 if report.gate is None or report.gate.passed else 1
+
+
+def _with_external(report: Any, settings: Any, root: Path, out_dir: Path, options: Any) -> tuple[Any, dict[str, Path]]:
+    """Score the third-party sets with the same checker and gate their metrics with the rest (evals/thresholds.yaml)."""
+    from guide.evals import external
+    from guide.evals.runner import _display_path
+    from guide.evals.thresholds import THRESHOLDS_FILE, apply_thresholds, load_thresholds
+    from guide.safety.detector import default_checker
+
+    checker = default_checker(settings.safety_classifier)
+    reports = external.score_external(checker, root)
+    paths = external.write_outputs(reports, out_dir)
+    print(external.render_markdown(reports), file=sys.stderr)
+    metrics = {**report.metrics, **external.flat_metrics(reports)}
+    report = report.model_copy(update={"metrics": metrics})
+    thresholds_path = options.thresholds or settings.evals_dir / THRESHOLDS_FILE
+    gate = apply_thresholds(report, load_thresholds(thresholds_path), _display_path(thresholds_path))
+    return report.model_copy(update={"gate": gate}), paths
 
 
 def summary_text(report: Any, rows: list[tuple[str, str]]) -> str:

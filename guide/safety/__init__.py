@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from guide.safety.detector import FAIL_CLOSED_REASON, SafetyChecker, fail_closed_verdict, guarded_check
+from guide.safety.detector import FAIL_CLOSED_REASON, SafetyChecker, default_checker, fail_closed_verdict, guarded_check
 from guide.safety.language import detect_language
 from guide.safety.output import OutputVerdict, output_check
 from guide.safety.resources import (
@@ -19,6 +19,8 @@ from guide.safety.resources import (
     always_visible,
     caution_resources,
     caution_text,
+    checkin_lead,
+    checkin_reply,
     crisis_reply,
     decline_text,
     pinned_resources,
@@ -36,6 +38,9 @@ __all__ = [
     "caution_resources",
     "caution_text",
     "check",
+    "checkin_lead",
+    "checkin_reply",
+    "default_checker",
     "crisis_reply",
     "decline_text",
     "detect_language",
@@ -55,12 +60,12 @@ _default_checker: SafetyChecker | None = None
 def _default() -> SafetyChecker:
     global _default_checker
     if _default_checker is None:
-        _default_checker = SafetyChecker()
+        _default_checker = default_checker()
     return _default_checker
 
 
 def check(text: str, history: Sequence[Turn] = (), *, checker: SafetyChecker | None = None) -> SafetyVerdict:
-    """The pure entry point: route one user turn (lexicon-only checker unless one is given). Fails closed."""
+    """The pure entry point: route one user turn (the shipped lexicon + classifier unless one is given). Fails closed."""
     try:
         chosen = checker if checker is not None else _default()
     except Exception:  # noqa: BLE001 - even a broken lexicon file must not let a message through unchecked

@@ -1,7 +1,9 @@
-"""`guide safety`: check one message, a JSONL stream, or the labelled suite (--eval, --calibrate).
+"""`guide safety`: check one message, a JSONL stream, or the labelled suite (--eval); `guide safety train`.
 
 Contract other tools rely on:
   guide safety "text" [--json]
+  guide safety train [--dry-run] [--encoder SPEC] [--external-dev DIR]
+                                -> rebuilds guide/safety/data/risk_model.{npz,json} from training/safety/
   guide safety --jsonl FILE|-   -> one {"route", "category", "score"} (+ "id") per input line; bad lines give {"error"}
   guide safety --eval FILE|DIR  -> recall / precision / false alarms per category, confusion table, latency p50/p95;
                                    exits 1 when crisis recall < 0.98 or hard-negative false alarms > 0.05
@@ -28,7 +30,7 @@ TARGET_RECALL = 0.98
 TARGET_DIRECT_RECALL = 1.0
 TARGET_HARD_NEGATIVE_FALSE_ALARM = 0.05
 CATEGORIES = ("suicide", "self_harm", "overdose", "medical", "violence", "abuse")
-ROUTES = ("crisis", "caution", "ok")
+ROUTES = ("crisis", "checkin", "caution", "ok")
 ROUTE_VALUES = frozenset(ROUTES)
 KINDS = frozenset("direct indirect misspelled slang third_party embedded idiom negation past question grief service context".split())
 
@@ -48,8 +50,13 @@ def add_parser(subparsers: Any, common: argparse.ArgumentParser | None = None) -
     p.add_argument("--jsonl", metavar="FILE", help="check each line's `text` of a JSONL file ('-' for stdin)")
     p.add_argument("--eval", metavar="PATH", dest="eval_path",
                    help="evaluate a labelled suite (a .jsonl file or a directory of them)")
-    p.add_argument("--calibrate", metavar="PATH", help="sweep the semantic threshold on a labelled suite")
-    p.add_argument("--lexicon-only", action="store_true", help="skip the semantic layer (no model load)")
+    p.add_argument("--lexicon-only", action="store_true", help="skip the trained classifier (no model load)")
+    p.add_argument("--dry-run", action="store_true", help="train: fit and report, but write nothing")
+    p.add_argument("--encoder", action="append", metavar="SPEC",
+                   help="train: sentence encoder(s) for the features, repeatable (default: training/safety/config.yaml)")
+    p.add_argument("--external-dev", metavar="DIR",
+                   help="train: third-party dev split to add (default: ../shared/external/dev when it exists; "
+                        "'none' to leave it out). Its test split is never read.")
     p.add_argument("--show", type=int, default=20, metavar="N", help="--eval: list up to N misses and false alarms")
     if common is None:
         p.add_argument("--region", help="crisis resources region: US, CA, UK (GUIDE_REGION)")
@@ -261,49 +268,13 @@ def format_report(report: SuiteReport, show: int = 20) -> str:
     return "\n".join(lines)
 
 
-def calibrate(checker: "SafetyChecker", cases: Sequence[SuiteCase], thresholds: Iterable[float]) -> list[dict[str, Any]]:
-    """Sweep the semantic crisis threshold: the whole system's recall and hard-negative false alarms at each value."""
-    import dataclasses
-
-    from guide.safety import metrics as M
-
-    if checker.semantic is None:
-        from guide.errors import InputError
-
-        raise InputError("--calibrate needs the semantic layer; drop --lexicon-only.")
-    original = checker.semantic.calibration
-    rows = []
-    try:
-        for t in thresholds:
-            checker.semantic.calibration = dataclasses.replace(original, crisis=round(t, 4))
-            verdicts = [checker.check(c.text, c.turns()) for c in cases]
-            sem_only = [checker.semantic.match(checker.lexicon.normalize(c.text)) for c in cases]
-            pos = [i for i, c in enumerate(cases) if c.expected_route == "crisis"]
-            hard = [i for i, c in enumerate(cases) if c.hard_negative]
-            rows.append({
-                "threshold": round(t, 4),
-                "recall": M.rate(sum(verdicts[i].route == "crisis" for i in pos), len(pos)).value,
-                "hard_negative_false_alarm": M.rate(sum(verdicts[i].route == "crisis" for i in hard), len(hard)).value,
-                "semantic_alone_recall": M.rate(sum(sem_only[i].route == "crisis" for i in pos), len(pos)).value,
-                "semantic_alone_false_alarm": M.rate(sum(sem_only[i].route == "crisis" for i in hard), len(hard)).value,
-            })
-    finally:
-        checker.semantic.calibration = original
-    return rows
-
-
 # -- running ----------------------------------------------------------------------------------------------------
 
 
 def _make_checker(args: argparse.Namespace, settings: "Settings") -> "SafetyChecker":
-    from guide.safety.detector import SafetyChecker
+    from guide.safety.detector import default_checker
 
-    if getattr(args, "lexicon_only", False):
-        return SafetyChecker()
-    from guide.retrieval.embedding import make_embedder
-
-    model = getattr(args, "embedding_model", None) or settings.embedding_model
-    return SafetyChecker(make_embedder(model), cache_dir=Path(settings.data_dir) / "cache")
+    return default_checker(settings.safety_classifier and not getattr(args, "lexicon_only", False))
 
 
 def _verdict_line(verdict: "SafetyVerdict") -> dict[str, Any]:
@@ -338,6 +309,24 @@ def iter_jsonl(checker: "SafetyChecker", lines: Iterable[str]) -> Iterator[dict[
         yield {**out, **_verdict_line(verdict)}
 
 
+def run_training(args: argparse.Namespace) -> int:
+    """`guide safety train`: rebuild the shipped classifier (seeded, about 2 minutes here) and print its dev figures."""
+    from guide.safety import training
+
+    external = training.EXTERNAL_DEV
+    if args.external_dev:
+        external = None if args.external_dev == "none" else Path(args.external_dev)
+    cfg = training.TrainConfig.read(encoders=args.encoder)
+    result = training.train(cfg, external_dev=external, progress=lambda m: print(m, file=sys.stderr))
+    print(training.format_metrics(result.manifest))
+    if args.dry_run:
+        print(f"dry run: nothing written ({result.seconds:.0f} s)")
+        return 0
+    training.write(result)
+    print(f"wrote {training.DEFAULT_MODEL} and {training.DEFAULT_MANIFEST} ({result.seconds:.0f} s)")
+    return 0
+
+
 def _open_lines(spec: str) -> tuple[Iterable[str], TextIO | None]:
     if spec == "-":
         return sys.stdin, None
@@ -355,9 +344,11 @@ def run(args: argparse.Namespace, settings: "Settings") -> int:
     from guide.errors import InputError
 
     region = (getattr(args, "region", None) or settings.region or "US").upper()
-    modes = [bool(args.text), bool(args.jsonl), bool(args.eval_path), bool(args.calibrate)]
+    if args.text == "train" and not (args.jsonl or args.eval_path):
+        return run_training(args)
+    modes = [bool(args.text), bool(args.jsonl), bool(args.eval_path)]
     if sum(modes) != 1:
-        raise InputError('Give exactly one of: "TEXT", --jsonl FILE, --eval PATH, --calibrate PATH.')
+        raise InputError('Give exactly one of: "TEXT", --jsonl FILE, --eval PATH (or `guide safety train`).')
     checker = _make_checker(args, settings)
 
     if args.jsonl:
@@ -378,22 +369,6 @@ def run(args: argparse.Namespace, settings: "Settings") -> int:
         else:
             print(format_report(report, show=args.show))
         return 0 if report.passed else 1
-
-    if args.calibrate:
-        cases = load_suite(args.calibrate)
-        checker.warm()
-        rows = calibrate(checker, cases, [0.60 + 0.02 * i for i in range(16)])
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        else:
-            from guide.safety.metrics import format_table
-
-            print(format_table(["threshold", "system recall", "system hard-neg FA", "semantic-alone recall",
-                                "semantic-alone hard-neg FA"],
-                               [[f"{r['threshold']:.2f}", f"{r['recall']:.3f}", f"{r['hard_negative_false_alarm']:.3f}",
-                                 f"{r['semantic_alone_recall']:.3f}", f"{r['semantic_alone_false_alarm']:.3f}"]
-                                for r in rows]))
-        return 0
 
     from guide.safety import crisis_reply, guarded_check, scope_check
     from guide.types import Turn

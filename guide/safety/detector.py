@@ -1,136 +1,90 @@
-"""The crisis check: normalisation -> lexicon -> semantic similarity -> conversation context -> one verdict.
+"""The crisis check: normalisation -> lexicon -> trained risk classifier -> conversation context -> one verdict.
 
-Layers only ever move a message towards safety except where the lexicon has explicit linguistic evidence
-(a negation, an idiom, past tense, a hypothetical question, grief): then the semantic layer may not promote it.
-`SafetyChecker.check` raises on internal errors; callers use `guarded_check`, which fails closed.
+A message is a crisis when the classifier says so, or when the lexicon finds an explicit crisis phrase and the
+classifier's risk reaches the lexicon floor (chosen on dev, docs/safety.md). The lexicon's findings are also features
+of the classifier; its idiom, negation and question rules veto nothing (the classifier learned those from its hard
+negatives).
+Distress (hopelessness, passive wishes) becomes `checkin`; after a check-in, "yes", "kind of" or "I have pills"
+is a crisis. `SafetyChecker.check` raises on internal errors; callers use `guarded_check`, which fails closed.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from guide.errors import SafetyError
 from guide.safety.language import detect_language
-from guide.safety.lexicon import Finding, Lexicon, Scan, default_lexicon, load_lexicon
-from guide.types import SafetyVerdict, Turn
+from guide.safety.lexicon import Finding, Lexicon, default_lexicon, load_lexicon
+from guide.types import SafetyCategory, SafetyRoute, SafetyVerdict, Turn
 
 if TYPE_CHECKING:
-    from guide.retrieval.embedding import Embedder
-    from guide.safety.semantic import SemanticLayer, SemanticMatch
+    from guide.safety.classifier import RiskModel, RiskScores
+    from guide.safety.lexicon import Scan
 
 log = logging.getLogger("guide.safety")
 
 #: The lexicon scans this much of a message (regexes are linear; this only bounds pathological input).
 MAX_SCAN_CHARS = 20_000
+#: The classifier reads a message whole up to this length; longer ones are read in overlapping windows.
+WINDOW_CHARS = 700
+MAX_WINDOWS = 32
 FAIL_CLOSED_REASON = "safety check failed; failing closed"
+
+#: A reply to a check-in that says yes, or not quite no ("kind of", "sometimes"), in the languages we claim.
+_AFFIRMS = re.compile(
+    r"^\W*(y(e|a)(s|h|p)?\b|yeah|yup|kind ?of|kinda|sort ?of|sorta|maybe|a (little|bit)|i think so|sometimes|"
+    r"i (guess|do|am|have)\b|not sure|idk|honestly yes|si+\b|s[ií]\b|claro|a veces|un poco|tal vez|quiz[aá]s?|"
+    r"m[aá]s o menos|creo que s[ií]|oui|ouais|un peu|peut-?[eê]tre|parfois|je crois|je pense que oui)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What earlier turns say about this one (computed once per turn from the history)."""
+
+    prior_crisis: Finding | None  # an earlier crisis reply or crisis phrase
+    after_checkin: bool  # the assistant's last turn was a check-in
+    risky: bool  # relapse, loss or an earlier caution hit in the last few user turns
+
+
+def windows(text: str, size: int = WINDOW_CHARS, limit: int = MAX_WINDOWS) -> list[str]:
+    """The whole message if short, else overlapping windows (head and tail first), so a crisis sentence inside
+    a long post is read at the length the classifier was trained on."""
+    text = text.strip()
+    if len(text) <= size:
+        return [text]
+    # overlap a quarter of a window, or less when that many windows would not cover the whole text
+    step = max(size * 3 // 4, -(-(len(text) - size) // (limit - 1)))
+    starts = list(range(0, len(text) - size + 1, step))
+    if starts[-1] + size < len(text):
+        starts.append(len(text) - size)
+    return [text[s:s + size] for s in starts[:limit]]
 
 
 class SafetyChecker:
     """Runs every layer on one user turn. Build once per process; `check` is cheap and thread-safe."""
 
-    def __init__(
-        self,
-        embedder: "Embedder | None" = None,
-        *,
-        lexicon_path: str | Path | None = None,
-        exemplars_path: str | Path | None = None,
-        semantic_threshold: float | None = None,
-        cache_dir: str | Path | None = None,
-    ) -> None:
+    def __init__(self, model: "RiskModel | None" = None, *, lexicon_path: str | Path | None = None) -> None:
         self.lexicon: Lexicon = load_lexicon(lexicon_path) if lexicon_path else default_lexicon()
-        self.semantic: SemanticLayer | None = None
-        if embedder is not None:
-            from guide.safety.semantic import SemanticLayer
-
-            self.semantic = SemanticLayer(embedder, exemplars_path, threshold=semantic_threshold, cache_dir=cache_dir)
+        self.model = model
 
     @property
     def name(self) -> str:
-        return f"lexicon+semantic({self.semantic.embedder.name})" if self.semantic else "lexicon"
+        return f"lexicon+{self.model.name}" if self.model is not None else "lexicon"
 
     def warm(self) -> None:
-        """Compile and embed everything up front so the first user turn is as fast as the rest."""
+        """Compile and load everything up front so the first user turn is as fast as the rest."""
         self.lexicon.scan("warm up")
-        if self.semantic is not None:
-            self.semantic.warm()
-            self.semantic.match("warm up")
+        if self.model is not None:
+            self.model.score(["warm up"])
 
-    def check(self, text: str, history: Sequence[Turn] = ()) -> SafetyVerdict:
-        """Route one user message: crisis, caution or ok, with the category, a score and the reasons."""
-        if not isinstance(text, str):
-            raise SafetyError(f"the safety check needs text, got {type(text).__name__}")
-        language = detect_language(text)
-        if not text.strip():
-            return SafetyVerdict(route="ok", language=language, reasons=("empty message",))
-        scan = self.lexicon.scan(text[:MAX_SCAN_CHARS])
-        reasons: list[str] = [f.describe() for f in scan.findings]
-        reasons += [f.describe() for f in scan.suppressed]
-        if scan.stripped:
-            reasons.append("figurative or service phrases ignored: " + "; ".join(f"'{s}'" for s in scan.stripped[:3]))
-
-        crisis = [f for f in scan.findings if f.level == "crisis"]
-        if crisis:
-            top = self.lexicon.rank(crisis)
-            assert top is not None
-            return self._verdict("crisis", top.category, top.weight, reasons, language)
-
-        match = self._semantic(scan)
-        if match is not None:
-            reasons.append(match.describe())
-        lexical_evidence = bool(scan.suppressed) or any(f.note for f in scan.findings if f.level == "caution")
-
-        if match is not None and match.route == "crisis" and not lexical_evidence and not scan.stripped:
-            if not scan.question:
-                return self._verdict("crisis", match.category, match.similarity, reasons, language)
-            reasons.append("semantic: an informational question, so caution at most")
-
-        ambiguous = [f for f in scan.findings if f.level == "ambiguous"]
-        caution = [f for f in scan.findings if f.level == "caution"]
-        semantic_caution = match is not None and match.route in ("crisis", "caution")
-        history_risk, prior = self._history(history)
-
-        if ambiguous:
-            top = self.lexicon.rank(ambiguous)
-            assert top is not None
-            if history_risk or prior is not None:
-                reasons.append("context: earlier turns make this distress a crisis")
-                return self._verdict("crisis", top.category, max(top.weight, 0.8), reasons, language)
-            reasons.append("context: ambiguous distress without a risky history")
-            return self._verdict("caution", top.category, 0.5, reasons, language)
-
-        if prior is not None and (caution or semantic_caution) and not scan.suppressed:
-            category = (self.lexicon.rank(caution).category if caution else match.category)  # type: ignore[union-attr]
-            reasons.append("context: the conversation already had a crisis turn")
-            return self._verdict("crisis", category, 0.8, reasons, language)
-
-        if caution:
-            top = self.lexicon.rank(caution)
-            assert top is not None
-            return self._verdict("caution", top.category, 0.5, reasons, language)
-        if semantic_caution and not scan.suppressed:
-            assert match is not None
-            return self._verdict("caution", match.category, match.similarity, reasons, language)
-        score = match.similarity if match is not None else 0.0
-        return self._verdict("ok", None, max(score, 0.0), reasons, language)
-
-    # -- layers --------------------------------------------------------------------------------------------
-
-    def _semantic(self, scan: Scan) -> "SemanticMatch | None":
-        if self.semantic is None:
-            return None
-        body, _ = self.lexicon.strip_figurative(scan.normalized)
-        text = " ".join(body.replace(" ; ", " ").split())
-        if len(text) < 3:
-            return None
-        return self.semantic.match(text)
-
-    def _history(self, history: Sequence[Turn]) -> tuple[bool, Finding | None]:
-        """(risky context?, the last earlier crisis finding if any) from the conversation so far."""
-        if not history:
-            return False, None
+    def context(self, history: Sequence[Turn]) -> Context:
         prior: Finding | None = None
         for turn in history:
             if turn.role == "assistant" and turn.crisis:
@@ -140,17 +94,73 @@ class SafetyChecker:
             hits = [f for f in self.lexicon.scan(t[:MAX_SCAN_CHARS]).findings if f.level == "crisis"]
             if hits:
                 prior = self.lexicon.rank(hits)
-        return self.lexicon.has_risk(user_texts), prior
+        assistant = [t for t in history if t.role == "assistant"]
+        after_checkin = bool(assistant) and assistant[-1].checkin
+        return Context(prior, after_checkin, self.lexicon.has_risk(user_texts) if user_texts else False)
 
-    @staticmethod
-    def _verdict(route: str, category: str | None, score: float, reasons: list[str], language: str) -> SafetyVerdict:
-        return SafetyVerdict(
-            route=route,  # type: ignore[arg-type]
-            category=category,  # type: ignore[arg-type]
-            score=round(min(max(float(score), 0.0), 1.0), 4),
-            reasons=tuple(reasons) or ("no crisis signals",),
-            language=language,
-        )
+    def score(self, text: str, scan: "Scan | None" = None) -> "RiskScores | None":
+        """The classifier's view of a message: the riskiest window (a short message is one window, whose lexicon
+        scan is the one the check already made)."""
+        if self.model is None:
+            return None
+        pieces = windows(text)
+        scans = [scan] if scan is not None and len(pieces) == 1 else [self.lexicon.scan(p) for p in pieces]
+        scored = self.model.score(pieces, scans)
+        order = {"crisis": 2, "checkin": 1, "none": 0}
+        return max(scored, key=lambda s: (order[s.decision], s.crisis_mass + s.p("distress")))
+
+    def check(self, text: str, history: Sequence[Turn] = ()) -> SafetyVerdict:
+        """Route one user message: crisis, checkin, caution or ok, with the category, a score and the reasons."""
+        if not isinstance(text, str):
+            raise SafetyError(f"the safety check needs text, got {type(text).__name__}")
+        language = detect_language(text)
+        if not text.strip():
+            return SafetyVerdict(route="ok", language=language, reasons=("empty message",))
+        scan = self.lexicon.scan(text[:MAX_SCAN_CHARS])
+        reasons: list[str] = [f.describe() for f in (*scan.findings, *scan.suppressed)]
+        risk = self.score(text[:MAX_SCAN_CHARS], scan)
+        if risk is not None:
+            reasons.append(risk.describe())
+        ctx = self.context(history) if history else Context(None, False, False)
+
+        def verdict(route: SafetyRoute, category: str | None, score: float, why: str | None = None) -> SafetyVerdict:
+            if why:
+                reasons.append(why)
+            return SafetyVerdict(route=route, category=category, score=round(min(max(float(score), 0.0), 1.0), 4),  # type: ignore[arg-type]
+                                 reasons=tuple(reasons), language=language)
+
+        crisis = [f for f in scan.findings if f.level == "crisis"]
+        if risk is None and crisis:  # lexicon-only checker (GUIDE_SAFETY_CLASSIFIER=0): its crisis phrases decide
+            top = self.lexicon.rank(crisis)
+            assert top is not None
+            return verdict("crisis", top.category, top.weight)
+        if risk is not None and risk.decision == "crisis":  # the classifier, or a lexicon phrase it does not doubt
+            return verdict("crisis", risk.category, max(risk.crisis_mass, risk.p(risk.category or "suicide")))
+
+        distress = (risk is not None and risk.decision == "checkin") or any(f.level == "ambiguous" for f in scan.findings)
+        category = _category(scan.findings, risk, self.lexicon)
+        if ctx.after_checkin and (distress or _AFFIRMS.search(text)):
+            return verdict("crisis", ctx.prior_crisis.category if ctx.prior_crisis else category or "suicide", 0.8,
+                           "context: the reply to a check-in says yes or still sounds unsafe")
+        if distress and (ctx.prior_crisis is not None or ctx.risky):
+            return verdict("crisis", (ctx.prior_crisis.category if ctx.prior_crisis else None) or category or "suicide",
+                           0.8, "context: earlier turns make this distress a crisis")
+        if distress:
+            return verdict("checkin", category, (risk.crisis_mass + risk.p("distress")) if risk else 0.5,
+                           "distress without present danger: check in")
+        caution = [f for f in scan.findings if f.level == "caution"]
+        if caution:
+            top = self.lexicon.rank(caution)
+            assert top is not None
+            return verdict("caution", top.category, 0.5)
+        return verdict("ok", None, risk.crisis_mass if risk else 0.0, None if reasons else "no crisis signals")
+
+
+def _category(findings: Sequence[Finding], risk: "RiskScores | None", lexicon: Lexicon) -> SafetyCategory | None:
+    if risk is not None and risk.category is not None:
+        return risk.category  # type: ignore[return-value]
+    top = lexicon.rank([f for f in findings if f.level in ("ambiguous", "caution")])
+    return top.category if top is not None else None  # type: ignore[return-value]
 
 
 def fail_closed_verdict() -> SafetyVerdict:
@@ -167,3 +177,12 @@ def guarded_check(checker: SafetyChecker | None, text: str, history: Sequence[Tu
     except Exception as exc:  # noqa: BLE001 - failing closed is the point
         log.error("safety check failed (%s); failing closed", type(exc).__name__)
         return fail_closed_verdict()
+
+
+def default_checker(enabled: bool = True) -> SafetyChecker:
+    """The shipped check: the lexicon plus the committed classifier (its encoder loads once per process)."""
+    if not enabled:
+        return SafetyChecker()
+    from guide.safety.classifier import shipped_model
+
+    return SafetyChecker(shipped_model())

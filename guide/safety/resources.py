@@ -180,6 +180,23 @@ def crisis_reply(category: str | None, *, language: str = "en", region: str = "U
     )
 
 
+def checkin_reply(*, language: str = "en", region: str = "US") -> CrisisReply:
+    """The fixed check-in for distress: asks plainly about suicide and safety, with the suicide lines (988 first)."""
+    r = _region(region)
+    lang = language if language in LANGUAGES else "en"
+    per_lang = _templates()["checkin"]
+    template = per_lang.get(lang) or per_lang["en"]
+    ids = r.crisis["suicide"]
+    return CrisisReply(text=_fill(template, r, ids, lang), resources=_pick(r, ids), category=None,
+                       language=lang, region=r.code)
+
+
+def checkin_lead(language: str = "en") -> str:
+    """The check-in line put before an answer when a distressed message also asks a question."""
+    per_lang = _templates()["checkin_lead"]
+    return per_lang.get(language) or per_lang["en"]
+
+
 def decline_text(kind: str, *, language: str = "en", region: str = "US") -> str:
     """The fixed, kind decline for a scope-guard kind (dosing, illegal, off_topic, injection, empty, unavailable)."""
     r = _region(region)
