@@ -212,9 +212,11 @@ class E5SmallEmbedder:
 
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            out = self._model.query(list(texts))
-        return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)
+        texts = list(texts)
+        with self._lock:  # in chunks: one call over ~10,000 texts crashed the engine here
+            out = [np.asarray(self._model.query(texts[i:i + 64]), dtype=np.float32).reshape(-1, self.dim)
+                   for i in range(0, len(texts), 64)]
+        return np.vstack(out)
 
 
 _INSTANCES: dict[str, Embedder] = {}

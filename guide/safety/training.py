@@ -307,6 +307,7 @@ class TrainResult:
     bias: Any
     manifest: dict
     seconds: float
+    neighbours: Any = None  # NeighbourIndex | None
 
 
 def train(cfg: TrainConfig, *, team_dir: Path = TRAINING_DIR, external_dev: Path | None = EXTERNAL_DEV,
@@ -333,7 +334,12 @@ def train(cfg: TrainConfig, *, team_dir: Path = TRAINING_DIR, external_dev: Path
         vectors.append(np.asarray(make_embedder(name).embed(texts), dtype=np.float32))
     lexicon = default_lexicon()
     scans = [lexicon.scan(t[:20_000]) for t in texts]
-    x_all = featurize(texts, cfg.features, (), scans=scans, vectors=vectors)
+    from dataclasses import replace as _replace
+
+    from guide.safety.classifier import NeighbourIndex, joined
+
+    x_base = featurize(texts, _replace(cfg.features, neighbours=0), (), scans=scans, vectors=vectors)
+    unit = joined(vectors)
     lexical_all = np.array([has_lexicon_crisis(s) for s in scans])
     pos = {id(e): i for i, e in enumerate(every)}
 
@@ -343,10 +349,23 @@ def train(cfg: TrainConfig, *, team_dir: Path = TRAINING_DIR, external_dev: Path
     train_team = [e for e in team if e.split == "train"]
     dev_team = [e for e in team if e.split == "dev"]
     test_team = [e for e in team if e.split == "test"]
+    def features(query: Sequence[int], index: "NeighbourIndex | None", self_rows: bool = False) -> "np.ndarray":
+        base = x_base[list(query)]
+        if index is None:
+            return base
+        return np.hstack([base, index.features(unit[list(query)], exclude_self=self_rows)])
+
+    def index_for(ref: Sequence[int]) -> "NeighbourIndex | None":
+        if not cfg.features.neighbours:
+            return None
+        labels = np.array([CLASSES.index(labels_by_row[i]) for i in ref])
+        return NeighbourIndex.fit(unit[list(ref)], labels, cfg.features.neighbour_dims, cfg.features.neighbours,
+                                  cfg.seed)
+
     if any(e.label == "?" for e in external):  # uncategorised third-party crises: a team-only model names the class
-        team_model = _fit(x_all[rows(train_team)], np.array([CLASSES.index(e.label) for e in train_team]), None, cfg)
+        team_model = _fit(x_base[rows(train_team)], np.array([CLASSES.index(e.label) for e in train_team]), None, cfg)
         unknown = [e for e in external if e.label == "?"]
-        p = _full_probs(team_model, x_all[rows(unknown)])[:, 2:]
+        p = _full_probs(team_model, x_base[rows(unknown)])[:, 2:]
         named = {id(e): CRISIS_CLASSES[int(np.argmax(r))] for e, r in zip(unknown, p)}
         relabelled = [Example(e.text, named[id(e)], e.lang, e.style, e.source, e.split) if e.label == "?" else e
                       for e in external]
@@ -354,38 +373,47 @@ def train(cfg: TrainConfig, *, team_dir: Path = TRAINING_DIR, external_dev: Path
             pos[id(new)] = pos.pop(id(old))
         external = relabelled
     pool = train_team + external
+    labels_by_row = {pos[id(e)]: e.label for e in team + external}
     y = np.array([CLASSES.index(e.label) for e in pool])
     w = np.array([cfg.external_weight if e.source.startswith("external") else 1.0 for e in pool])
-    x_pool = x_all[rows(pool)]
+    pool_rows = np.array(rows(pool))
 
     progress(f"{cfg.folds}-fold out-of-fold predictions over {len(pool)} training messages")
     oof = np.zeros((len(pool), len(CLASSES)))
     folds = StratifiedKFold(n_splits=cfg.folds, shuffle=True, random_state=cfg.seed)
-    for k, (tr, te) in enumerate(folds.split(x_pool, y), 1):
-        oof[te] = _full_probs(_fit(x_pool[tr], y[tr], w[tr], cfg), x_pool[te])
+    for k, (tr, te) in enumerate(folds.split(pool_rows, y), 1):
+        index = index_for(pool_rows[tr])
+        model = _fit(features(pool_rows[tr], index, True), y[tr], w[tr], cfg)
+        oof[te] = _full_probs(model, features(pool_rows[te], index))
         progress(f"  fold {k}/{cfg.folds}")
     progress("fitting the final model")
+    neighbours = index_for(pool_rows)
+    x_pool = features(pool_rows, neighbours, True)
     final = _fit(x_pool, y, w, cfg)
     weights = np.zeros((len(CLASSES), x_pool.shape[1]), dtype=np.float32)
-    bias = np.zeros(len(CLASSES), dtype=np.float32)
+    bias = np.full(len(CLASSES), -50.0, dtype=np.float32)  # a class absent from the data is never predicted
+    if len(final.classes_) == 2:  # sklearn keeps one row for a binary problem
+        raise ConfigError("The training data has only two classes; it needs none, distress and the crisis classes.")
     for j, cls in enumerate(final.classes_):
         weights[int(cls)] = final.coef_[j]
         bias[int(cls)] = final.intercept_[j]
-    dev_probs = softmax_scores(x_all[rows(dev_team)], weights, bias)
-    if not np.allclose(dev_probs, _full_probs(final, x_all[rows(dev_team)]), atol=1e-3):
+    x_dev = features(rows(dev_team), neighbours)
+    dev_probs = softmax_scores(x_dev, weights, bias)
+    if not np.allclose(dev_probs, _full_probs(final, x_dev), atol=1e-3):
         raise ConfigError("The exported weights disagree with the fitted model; this is a bug in training.")
     held = list(pool) + dev_team
     held_probs = np.vstack([oof, dev_probs])
     held_groups = ["external" if e.source.startswith("external") else "team" for e in held]
     thresholds = choose_thresholds(held_probs, [e.label for e in held], lexical_all[rows(held)], held_groups, cfg)
-    test_probs = softmax_scores(x_all[rows(test_team)], weights, bias)
+    test_probs = softmax_scores(features(rows(test_team), neighbours), weights, bias)
     seconds = time.perf_counter() - t0
     manifest = {
         "classes": list(CLASSES),
         "data_sha256": data_sha256(team_files(team_dir, cfg.suite_files)),
         "suite_files": list(cfg.suite_files),
         "external_dev_sha256": data_sha256(sorted(external_dev.glob("*.jsonl"))) if external else None,
-        "features": {"encoders": list(cfg.features.encoders), "lexicon": cfg.features.lexicon},
+        "features": {"encoders": list(cfg.features.encoders), "lexicon": cfg.features.lexicon,
+                     "neighbours": cfg.features.neighbours, "neighbour_dims": cfg.features.neighbour_dims},
         "thresholds": asdict(thresholds),
         "training": {"seed": cfg.seed, "C": cfg.C, "folds": cfg.folds, "external_weight": cfg.external_weight,
                      "class_weight": cfg.class_weight, "false_alarm_cap": cfg.false_alarm_cap,
@@ -400,13 +428,18 @@ def train(cfg: TrainConfig, *, team_dir: Path = TRAINING_DIR, external_dev: Path
             "team_test": summarize(test_probs, test_team, thresholds, lexical_all[rows(test_team)]),
         },
     }
-    return TrainResult(weights=weights, bias=bias, manifest=manifest, seconds=seconds)
+    return TrainResult(weights=weights, bias=bias, manifest=manifest, seconds=seconds, neighbours=neighbours)
 
 
 def write(result: TrainResult, model_path: Path = DEFAULT_MODEL, manifest_path: Path = DEFAULT_MANIFEST) -> None:
     import numpy as np
 
-    np.savez_compressed(model_path, weights=result.weights, bias=result.bias)
+    arrays = {"weights": result.weights, "bias": result.bias}
+    nb = result.neighbours
+    if nb is not None:
+        arrays |= {"pca_mean": nb.mean, "pca_components": nb.components,
+                   "ref": np.round(nb.ref * 127).astype(np.int8), "ref_labels": nb.labels.astype(np.int8)}
+    np.savez_compressed(model_path, **arrays)
     manifest_path.write_text(json.dumps(result.manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
