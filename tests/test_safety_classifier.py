@@ -44,6 +44,8 @@ def test_the_shipped_model_was_built_from_the_data_in_the_repository():
         "training/safety/ changed since the model was trained: run `guide safety train` and commit the artifact"
     assert manifest.features.encoders == cfg.features.encoders and manifest.features.lexicon == cfg.features.lexicon
     assert manifest.raw["suite_files"] == list(cfg.suite_files)
+    assert manifest.raw["suite_exclude"] == list(cfg.suite_exclude)
+    assert manifest.raw["training"]["C"] == cfg.C and manifest.raw["training"]["seed"] == cfg.seed
 
 
 @pytest.mark.skipif(not EXTERNAL_DEV.is_dir(), reason="../shared/external is not here")
@@ -87,7 +89,9 @@ def test_no_third_party_test_message_is_in_the_training_data():
             for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
     test_texts = {key(r["text"]) for r in rows if "text" in r} | {key(t) for r in rows for t in r.get("turns", ())}
     assert len(test_texts) > 500
-    leaked = [e.text for e in load_team() if key(e.text) in test_texts]
+    cfg = TrainConfig.read()
+    leaked = [e.text for e in load_team(suite_files=cfg.suite_files, suite_exclude=cfg.suite_exclude)
+              if key(e.text) in test_texts]
     assert not leaked, leaked[:5]
 
 

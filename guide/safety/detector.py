@@ -44,6 +44,33 @@ _AFFIRMS = re.compile(
 )
 
 
+#: A message longer than this also has each lexicon crisis or distress phrase read up close, with FOCUS_CONTEXT
+#: characters either side (whole words): in a long message the phrase's own words would otherwise be drowned out
+#: ("tell me about AA meetings …" x 1,000 + "i want to kill myself"), while an idiom keeps the words that make it one.
+FOCUS_CHARS = 300
+FOCUS_CONTEXT = 40
+MAX_FOCUS = 4
+
+
+def focus_windows(scan: "Scan", half: int = FOCUS_CONTEXT) -> list[str]:
+    """Short windows of the normalised text around the lexicon's crisis and distress phrases."""
+    out: list[str] = []
+    text = scan.normalized
+    for finding in scan.findings:
+        if finding.level not in ("crisis", "ambiguous") or len(out) >= MAX_FOCUS:
+            continue
+        at = text.find(finding.phrase.split(" … ")[0])
+        if at < 0:
+            continue
+        start, end = max(0, at - half), min(len(text), at + len(finding.phrase) + half)
+        while start > 0 and text[start - 1] != " ":  # whole words only
+            start += 1
+        while end < len(text) and text[end] != " ":
+            end -= 1
+        out.append(text[start:end].strip())
+    return out
+
+
 @dataclass(frozen=True)
 class Context:
     """What earlier turns say about this one (computed once per turn from the history)."""
@@ -105,6 +132,10 @@ class SafetyChecker:
             return None
         pieces = windows(text)
         scans = [scan] if scan is not None and len(pieces) == 1 else [self.lexicon.scan(p) for p in pieces]
+        if scan is not None and len(text) > FOCUS_CHARS:  # a risky phrase inside a long message: read it up close
+            for focus in focus_windows(scan):
+                pieces.append(focus)
+                scans.append(self.lexicon.scan(focus, normalized=True))
         scored = self.model.score(pieces, scans)
         order = {"crisis": 2, "checkin": 1, "none": 0}
         return max(scored, key=lambda s: (order[s.decision], s.crisis_mass + s.p("distress")))
