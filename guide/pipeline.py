@@ -28,6 +28,11 @@ log = logging.getLogger("guide.pipeline")
 #: The crisis check sees at most this much of a message (head and tail), so a 1 MB paste stays fast.
 SAFETY_WINDOW_CHARS = 20_000
 AUDIENCES = ("newcomer", "family", "staff")
+#: Words that put a distressed message inside what the guide is for (then it gets the check-in line and an answer).
+_RECOVERY_TOPIC = (r"\b(drink\w*|drunk|alcohol\w*|sober\w*|sobriety|recover\w*|relaps\w*|addict\w*|using|drugs?|"
+                   r"meth|opioids?|heroin|fentanyl|cocaine|meetings?|sponsor|treatment|detox|rehab|craving\w*|"
+                   r"famil\w*|beber|bebe|alcohol|droga\w*|adicci\w*|recaida|reunion\w*|boire|alcool|drogue\w*|"
+                   r"sevrage|rechute|reunion\w*)\b")
 #: How long a turn waits for another thread's index rebuild before searching anyway (the shipped corpus takes ~15 s).
 HEAL_WAIT_S = 120.0
 
@@ -171,14 +176,14 @@ class Pipeline:
 
     # ---------------------------------------------------------------- stages
     def _also_asks(self, text: str) -> bool:
-        """Does a distressed message also ask about something the guide covers ("…, does SMART help?")? Then the
-        check-in line comes first and the answer after it; otherwise the check-in is the whole reply."""
+        """Does a distressed message also ask or talk about something the guide covers ("…, does SMART help?",
+        "I'm so burned out from worrying about my son's addiction")? Then the check-in line comes first and the
+        answer after it (if the materials cover it); otherwise the check-in is the whole reply."""
         import re
 
         lowered = text.lower()
-        if "?" not in lowered and not re.match(r"\s*(what|how|where|is|are|does|do|can|should|qu[eé]|c[oó]mo|"
-                                               r"d[oó]nde|comment|est-ce|o[uù])\b", lowered):
-            return False
+        if re.search(_RECOVERY_TOPIC, lowered):
+            return True
         return any(re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", lowered) for s in self._subjects)
 
     def _checkin(self, verdict: SafetyVerdict, audience: str, cleaned: CleanInput, resources: tuple[Resource, ...],

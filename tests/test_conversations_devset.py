@@ -49,5 +49,9 @@ def test_dev_set_passes(real_index) -> None:
         if not r.passed:
             print(f"  FAIL {r.case_id} [{r.kind}] {list(r.turns)} -> {r.route}: {'; '.join(r.failures + r.citation_problems)}")
     assert len(valid) == len(with_cites), "every citation must resolve and support its sentence"
-    # Product target 0.90 (issue 6), the same value as evals/thresholds.yaml; measured 172/191 on 2026-11-26.
-    assert len(passed) / len(results) >= 0.90
+    # The gate in evals/thresholds.yaml (target 0.90, issue 6; its description says why it holds 0.89).
+    import yaml
+
+    spec = yaml.safe_load((Path(__file__).resolve().parent.parent / "evals" / "thresholds.yaml").read_text())
+    gate = next(t["min"] for t in spec["thresholds"] if t["metric"] == "answers.pass_rate")
+    assert len(passed) / len(results) >= gate

@@ -157,7 +157,8 @@ def test_synthetic_run_metrics_by_hand(tmp_path) -> None:
     assert m["safety.overdose.false_alarm"] is None  # no non-crisis overdose messages
     assert m["safety.none.recall"] is None and m["safety.none.false_alarm"] == 0.5
     assert r.safety.false_alarms == ["s5"] and r.safety.misses == []
-    assert r.safety.route_confusion.matrix == [[3, 0, 0], [0, 1, 0], [1, 0, 1]]
+    # rows/columns: crisis, checkin, caution, ok
+    assert r.safety.route_confusion.matrix == [[3, 0, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0], [1, 0, 0, 1]]
     # retrieval: r1 rank 1, r2 rank 2, r3 nothing retrieved
     assert m["retrieval.hybrid.recall_at_5"] == pytest.approx(2 / 3, abs=1e-6)
     assert m["retrieval.hybrid.mrr"] == pytest.approx(0.5)

@@ -40,11 +40,13 @@ def test_the_shipped_model_was_built_from_the_data_in_the_repository():
     """Edit the training data or config and not retrain (`guide safety train`), and this fails."""
     manifest = Manifest.read()
     cfg = TrainConfig.read()
-    assert manifest.data_sha256 == data_sha256(team_files(suite_files=cfg.suite_files)), \
+    assert manifest.data_sha256 == data_sha256(team_files(suite_files=cfg.suite_files,
+                                                          question_sets=cfg.question_sets)), \
         "training/safety/ changed since the model was trained: run `guide safety train` and commit the artifact"
     assert manifest.features.encoders == cfg.features.encoders and manifest.features.lexicon == cfg.features.lexicon
     assert manifest.raw["suite_files"] == list(cfg.suite_files)
     assert manifest.raw["suite_exclude"] == list(cfg.suite_exclude)
+    assert manifest.raw["question_sets"] == list(cfg.question_sets) and "holdout" not in cfg.question_sets
     assert manifest.raw["training"]["C"] == cfg.C and manifest.raw["training"]["seed"] == cfg.seed
 
 

@@ -62,7 +62,7 @@ class NeighbourIndex:
     """The training messages as int8 PCA vectors with their labels. Per class, a message gets the mean cosine of
     its 5 nearest examples of that class and the share of that class among its k nearest: local evidence a
     linear layer over the sentence vectors cannot express (measured on held-out third-party messages: recall
-    at 8 % false alarms 0.64 -> 0.77, docs/safety.md)."""
+    at 8 % false alarms 0.64 -> 0.71, docs/safety.md)."""
 
     mean: "np.ndarray"  # (D,)
     components: "np.ndarray"  # (dims, D)

@@ -77,6 +77,7 @@ class TrainConfig:
     features: FeatureSpec
     suite_files: tuple[str, ...] = ()
     suite_exclude: tuple[str, ...] = ()
+    question_sets: tuple[str, ...] = ()
 
     @classmethod
     def read(cls, path: Path = CONFIG, *, encoders: Sequence[str] | None = None, **overrides: Any) -> "TrainConfig":
@@ -92,6 +93,7 @@ class TrainConfig:
             feats["encoders"] = list(encoders)
         raw["suite_files"] = tuple(raw.get("suite_files") or ())
         raw["suite_exclude"] = tuple(raw.get("suite_exclude") or ())
+        raw["question_sets"] = tuple(raw.get("question_sets") or ())
         return cls(features=FeatureSpec(**feats), **raw)
 
 
@@ -101,10 +103,12 @@ def split_of(text: str) -> str:
     return "train" if bucket < 80 else "dev" if bucket < 90 else "test"
 
 
-def team_files(directory: Path = TRAINING_DIR, suite_files: Sequence[str] = ()) -> list[Path]:
-    """The training messages, plus the team safety suite's development files named in the config (the suite's
-    holdout files are never among them)."""
-    return sorted(directory.glob("*.jsonl")) + [SUITE_DIR / f"{name}.jsonl" for name in suite_files]
+def team_files(directory: Path = TRAINING_DIR, suite_files: Sequence[str] = (),
+               question_sets: Sequence[str] = ()) -> list[Path]:
+    """The training messages, plus the team safety suite's development files and the guide-question dev sets named
+    in the config (no holdout file is ever among them)."""
+    return (sorted(directory.glob("*.jsonl")) + [SUITE_DIR / f"{name}.jsonl" for name in suite_files]
+            + [p for name in question_sets for p in sorted((REPO / "evals" / name).glob("*.jsonl"))])
 
 
 def data_sha256(paths: Sequence[Path]) -> str:
@@ -158,6 +162,29 @@ def external_class(cat: str) -> str | None:
         if pattern.search(cat.lower()):
             return name
     return None
+
+
+def load_guide_questions(names: Sequence[str]) -> list[Example]:
+    """Ordinary turns from the team's conversation and retrieval dev sets (`evals/<dir>/*.jsonl`) as `none`: the
+    questions the guide exists for. Only conversations expected to end in an answer or a decline give turns;
+    `evals/holdout/` is never among them."""
+    out = []
+    for name in names:
+        for path in sorted((REPO / "evals" / name).glob("*.jsonl")):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                if "turns" in row:
+                    if row.get("expect", {}).get("route") not in ("answer", "decline"):
+                        continue
+                    texts = [str(t) for t in row["turns"]]
+                else:
+                    texts = [str(row["query"])]
+                for text in texts:
+                    out.append(Example(text.strip(), "none", str(row.get("language", "en")), "guide_question",
+                                       f"team:{name}-{path.stem}", split_of(text)))
+    return out
 
 
 def load_external_dev(directory: Path | None) -> list[Example]:
@@ -324,6 +351,11 @@ def train(cfg: TrainConfig, *, team_dir: Path = TRAINING_DIR, external_dev: Path
 
     t0 = time.perf_counter()
     team = load_team(team_dir, cfg.suite_files, cfg.suite_exclude)
+    seen = {e.text.lower() for e in team}
+    for q in load_guide_questions(cfg.question_sets):
+        if q.text and q.text.lower() not in seen:
+            seen.add(q.text.lower())
+            team.append(q)
     external = load_external_dev(external_dev)
     progress(f"{len(team)} team messages ({dict(Counter(e.split for e in team))}), "
              f"{len(external)} third-party dev messages")
@@ -413,9 +445,10 @@ def train(cfg: TrainConfig, *, team_dir: Path = TRAINING_DIR, external_dev: Path
     seconds = time.perf_counter() - t0
     manifest = {
         "classes": list(CLASSES),
-        "data_sha256": data_sha256(team_files(team_dir, cfg.suite_files)),
+        "data_sha256": data_sha256(team_files(team_dir, cfg.suite_files, cfg.question_sets)),
         "suite_files": list(cfg.suite_files),
         "suite_exclude": list(cfg.suite_exclude),
+        "question_sets": list(cfg.question_sets),
         "external_dev_sha256": data_sha256(sorted(external_dev.glob("*.jsonl"))) if external else None,
         "features": {"encoders": list(cfg.features.encoders), "lexicon": cfg.features.lexicon,
                      "neighbours": cfg.features.neighbours, "neighbour_dims": cfg.features.neighbour_dims},
