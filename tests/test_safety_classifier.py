@@ -237,3 +237,8 @@ def test_a_missing_or_mismatched_artifact_says_how_to_rebuild(tmp_path: Path):
     (tmp_path / "m.json").write_text(DEFAULT_MANIFEST.read_text().replace('"distress"', '"sadness"'))
     with pytest.raises(ConfigError, match="guide safety train"):
         LinearRiskModel(manifest_path=tmp_path / "m.json")
+
+
+def test_a_lexicon_crisis_phrase_the_classifier_doubts_still_shows_the_help_lines():
+    v = SafetyChecker(FakeRiskModel()).check("I overdosed")  # the fake says none; the lexicon has a crisis phrase
+    assert v.route == "caution" and v.category == "overdose"

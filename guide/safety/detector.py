@@ -185,11 +185,13 @@ class SafetyChecker:
         if distress:
             return verdict("checkin", category, (risk.crisis_mass + risk.p("distress")) if risk else 0.5,
                            "distress without present danger: check in")
-        caution = [f for f in scan.findings if f.level == "caution"]
+        # a caution phrase, or an explicit crisis phrase the classifier doubts: answer, with the help lines beside it
+        caution = [f for f in scan.findings if f.level in ("caution", "crisis")]
         if caution:
             top = self.lexicon.rank(caution)
             assert top is not None
-            return verdict("caution", top.category, 0.5)
+            return verdict("caution", top.category, 0.5, "lexicon phrase without classifier support: caution"
+                           if top.level == "crisis" else None)
         return verdict("ok", None, risk.crisis_mass if risk else 0.0, None if reasons else "no crisis signals")
 
 
