@@ -31,8 +31,8 @@ AUDIENCES = ("newcomer", "family", "staff")
 #: Words that put a distressed message inside what the guide is for (then it gets the check-in line and an answer).
 _RECOVERY_TOPIC = (r"\b(drink\w*|drunk|alcohol\w*|sober\w*|sobriety|recover\w*|relaps\w*|addict\w*|using|drugs?|"
                    r"meth|opioids?|heroin|fentanyl|cocaine|meetings?|sponsor|treatment|detox|rehab|craving\w*|"
-                   r"famil\w*|beber|bebe|alcohol|droga\w*|adicci\w*|recaida|reunion\w*|boire|alcool|drogue\w*|"
-                   r"sevrage|rechute|reunion\w*)\b")
+                   r"famil\w*|beber|bebe|droga\w*|adicci\w*|recaida|reunion\w*|boire|alcool|drogue\w*|"
+                   r"sevrage|rechute)\b")
 #: How long a turn waits for another thread's index rebuild before searching anyway (the shipped corpus takes ~15 s).
 HEAL_WAIT_S = 120.0
 

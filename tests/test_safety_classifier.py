@@ -242,3 +242,10 @@ def test_a_missing_or_mismatched_artifact_says_how_to_rebuild(tmp_path: Path):
 def test_a_lexicon_crisis_phrase_the_classifier_doubts_still_shows_the_help_lines():
     v = SafetyChecker(FakeRiskModel()).check("I overdosed")  # the fake says none; the lexicon has a crisis phrase
     assert v.route == "caution" and v.category == "overdose"
+
+
+def test_the_check_reads_the_tail_of_a_huge_message_called_directly():
+    """`guide safety` and `--jsonl` pass raw text: the tail of a long paste must reach the check, as in the pipeline."""
+    text = "tell me about meetings " * 20_000 + " i am going to take all my pills tonight"
+    checker = SafetyChecker(FakeRiskModel())
+    assert checker.check(text).route in ("crisis", "caution")  # the lexicon phrase at the very end was seen

@@ -153,9 +153,11 @@ class SafetyChecker:
         language = detect_language(text)
         if not text.strip():
             return SafetyVerdict(route="ok", language=language, reasons=("empty message",))
-        scan = self.lexicon.scan(text[:MAX_SCAN_CHARS])
+        if len(text) > MAX_SCAN_CHARS:  # head and tail, as the pipeline does: a crisis at the end of a paste counts
+            text = text[: MAX_SCAN_CHARS // 2] + " " + text[-MAX_SCAN_CHARS // 2:]
+        scan = self.lexicon.scan(text)
         reasons: list[str] = [f.describe() for f in (*scan.findings, *scan.suppressed)]
-        risk = self.score(text[:MAX_SCAN_CHARS], scan)
+        risk = self.score(text, scan)
         if risk is not None:
             reasons.append(risk.describe())
         ctx = self.context(history) if history else Context(None, False, False)
