@@ -18,44 +18,187 @@ from guide.types import ScopeVerdict, Turn
 
 log = logging.getLogger("guide.safety")
 
-_DRUG = (
-    r"(?:suboxone|buprenorphine|subutex|sublocade|zubsolv|subs|sub strips?|sub films?|bupe|bup|methadone|naltrexone|vivitrol|naloxone|narcan|xanax|alprazolam|"
-    r"valium|diazepam|klonopin|clonazepam|ativan|lorazepam|librium|chlordiazepoxide|gabapentin|neurontin|lyrica|"
+# --- Dosing, tapering and prescribing ----------------------------------------------------------------------------
+# The decline fires on questions about amounts, doses, schedules, tapers, how to start, stop, switch, mix, split or
+# double a medication, how to take it, how much of a drug to use, and prescriptions from the guide (or without a
+# prescriber). Questions about safety, availability, keeping naloxone at hand, detoxing alone, long-term treatment,
+# drinking on naltrexone, how a medication works, side effects, myths and cost are answered.
+# Calibrated on evals/calibration/dosing.jsonl (dev split); `python -m guide.evals.dosing` prints both error rates.
+_NALOXONE = r"(?:naloxone|narcan|kloxxado|zimhi)"
+# Medicines for opioid or alcohol use disorder: asking how to reach a prescriber of these, or whether one can drink
+# on them, is a treatment question the corpus answers.
+_TREATMENT = (r"(?:suboxone|suboxo\w*|buprenorphine|subutex|sublocade|zubsolv|subs|bupe|bup|methadone|methad\w*|"
+              r"naltrex\w*|vivitrol|antabuse|disulfiram|acamprosate|campral|mat|moud)")
+# Everything the dosing patterns treat as "a medication or drug" - naloxone aside: "one dose of narcan", "how
+# many narcan sprays" are about an emergency, and the corpus answers them (call 911, stay, it wears off).
+_MED = (
+    r"(?:suboxone|suboxo\w*|buprenorphine|subutex|sublocade|zubsolv|subs|sub strips?|sub films?|bupe|bup|methadone|"
+    r"methad\w*|naltrex\w*|vivitrol|xanax|xans?|alprazolam|bars|"
+    r"valium|diazepam|klonopin|klon\w*pin|clonazepam|ativan|lorazepam|librium|chlordiazepoxide|gabapentin|neurontin|lyrica|"
     r"pregabalin|antabuse|disulfiram|acamprosate|campral|topiramate|baclofen|oxycodone|oxycontin|oxy|percocet|percs?|"
     r"vicodin|hydrocodone|morphine|fentanyl|heroin|tramadol|codeine|kratom|adderall|ritalin|zoloft|sertraline|prozac|"
     r"fluoxetine|lexapro|wellbutrin|bupropion|trazodone|seroquel|quetiapine|ambien|zolpidem|benzos?|benzodiazepines?|"
-    r"opioids?|opiates?|medications?|meds|pills?|tablets?|antidepressants?|sleeping pills|melatonin|ibuprofen|tylenol|"
-    r"chantix|varenicline|nicotine patch(?:es)?|patch(?:es)?|strips?|films?|dose|doses|dosage)"
+    r"opioids?|opiates?|medications?|medicines?|meds|pills?|tablets?|tabs|antidepressants?|sleeping pills|melatonin|"
+    r"ibuprofen|tylenol|advil|benadryl|diphenhydramine|nyquil|cbd(?: oil)?|"
+    r"chantix|varenicline|nicotine patch(?:es)?|patch(?:es)?|strips?|films?|shots?|injections?)"
 )
+_DRUG = rf"(?:{_MED}|{_NALOXONE}|dose|doses|dosage)"
+# What people use and ask "how much can I do / use" about.
+_USE_DRUG = (r"(?:coke|cocaine|crack|fent|fentanyl|heroin|dope|meth|weed|edibles?|edible|lean|alcohol|booze|liquor|"
+             r"molly|mdma|ketamine|shrooms|acid|lsd|kratom|xans?|bars|percs?|oxys?|pills)")
+_DOSE_WORD = r"(?:dose|doses|dosage|dosing|milligrams?|mill?igrams?|mg|mcg|\d+(?:\.\d+)? ?(?:mg|mcg|ml))"
 _TAKER = r"(?:i|we|he|she|they|you|my \w+|someone|a person)"
+_SUBJ = r"(?:i|we|he|she|they|you|my \w+)"
+_MODAL = r"(?:should|shud|shld|shoud|can|could|may|must|do|would)"
+_TAKE = r"(?:take|takin|taking|use|using)"
+_NUM = r"(?:\d+(?:\.\d+)?|two|three|four|five|six|both)"
+_ES_FR_MED = (r"(?:metadona|methadone|suboxona|suboxone|subutex|buprenorfina|buprenorphine|naltrexona|naltrexone|"
+              r"xanax|valium|clonazepam|alprazolam|diazepam|lorazepam|antidepresivos?|antidepresseurs?|pastillas?|"
+              r"medicamentos?|medicaments?|medicinas?|tiras?|comprimes?|comprimidos?|cachets?|gelules?|films?|"
+              r"somniferes?|dosis|dose|traitement|tratamiento)")
 
+# Always a dosing question, whatever frames it ("is it safe to take 32 mg", "is it dangerous to take 3 xanax").
 _DOSING = [
-    re.compile(rf"\bhow (?:much|many) (?:\w+ ){{0,3}}(?:should|do|can|could|would|must|to|is it safe to|is safe to) (?:{_TAKER} )?(?:take|use|give|have|start|be on|double|drink|snort|inject|smoke|dose|increase|decrease|cut)\b"),
-    re.compile(rf"\bhow (?:much|many) (?:mg|milligrams?|mcg|ml|{_DRUG})\b"),
-    re.compile(rf"\bwhat (?:is the |are the |is a |'s the )?(?:right |correct |safe |normal |starting |usual |max(?:imum)? |best )?(?:dose|dosage|doses|amount|strength|mg) (?:of|for|should|do|to|is)\b"),
-    re.compile(rf"\b(?:dose|dosage|dosing|milligrams?|\d+ ?mg)\b.{{0,40}}\b{_DRUG}\b|\b{_DRUG}\b.{{0,40}}\b(?:dose|dosage|dosing|milligrams?|\d+ ?mg)\b"),
-    re.compile(r"\b(?:taper(?:ing)?|wean(?:ing)?|step(?:ping)? down)\b"),
-    re.compile(rf"\b(?:come|coming|get|getting|go|going) off (?:of )?(?:my |the |his |her )?(?:\w+ )?{_DRUG}\b"),
-    re.compile(r"\b(?:detox|withdraw)\w* (?:\w+ ){0,3}(?:at home|on my own|by myself|alone|without a doctor)\b"),
-    re.compile(r"\bcuant[oa]s? (?:\w+ ){0,3}(?:debo|puedo|tengo que|hay que|se debe) (?:tomar|usar|dar|inyectar)\b|\bcuant[oa]s? (?:mg|miligramos)\b|\b(?:dosis|posologie)\b"),
-    re.compile(r"\bcombien (?:de )?(?:\w+ ){0,3}(?:dois|peux|faut|devrais)(?:-je| je)? (?:prendre|donner)\b|\bcombien de (?:mg|milligrammes)\b"),
-    re.compile(rf"\b(?:cut|cutting|reduce|reducing|lower|lowering|decrease|decreasing|increase|increasing|double|doubling|split|splitting|skip|skipping) (?:down on )?(?:my |the |his |her )?(?:dose|dosage|{_DRUG})\b"),
-    re.compile(rf"\b(?:can|could|how do|how can|where can|will|would) (?:i|you|we) (?:get|obtain|have|write|give me|prescribe)(?: me)? (?:a |an )?(?:prescription|script|refill|rx)\b"),
-    re.compile(rf"\b(?:can|could|will|would) you (?:prescribe|give me|get me|recommend) (?:me )?(?:some |a |an )?{_DRUG}\b"),
-    re.compile(rf"\bprescription for (?:\w+ )?{_DRUG}\b"),
-    re.compile(rf"\b(?:should|can|could|may) (?:i|he|she|we|they) (?:stop|start|keep|double|mix|combine|switch|quit|skip|increase|decrease|crush|snort|inject) (?:taking |using )?(?:my |his |her |the |a )?(?:\w+ )?{_DRUG}\b"),
-    re.compile(rf"\b(?:should|can|could) (?:i|he|she|we|they) take (?:my |his |her |the |a |more |another |extra )?(?:\w+ )?{_DRUG}\b"),
-    re.compile(rf"\b(?:is it (?:ok|okay|safe|dangerous|fine|bad)|can i|can you|should i) (?:to )?(?:mix|combine|drink (?:on|while on|with)|take \w+ (?:with|and)|use \w+ (?:with|and))\b"),
-    re.compile(rf"\bhow long (?:should|do|does|can|must) (?:i|he|she|you|someone) (?:stay on|be on|take|keep taking|use) (?:\w+ )?{_DRUG}\b"),
+    # How much / how many ... should I take: with nothing between, or with the drug or a unit named in between.
+    re.compile(rf"\bhow (?:much|many) (?:of (?:it|them|this|that|those|(?:my|his|her|the) \w+) )?(?:should|shud|do|can|could|would|will|must|to|is it safe to|is safe to|am i supposed to|am i allowed to|do i need to) "
+               rf"(?:{_TAKER} )?(?:be )?(?:take|takin|taking|use|give|have|start|be on|double|drink|snort|inject|smoke|dose|increase|decrease|cut|lower)\b"),
+    re.compile(rf"\bhow (?:much|many) (?:\w+ ){{0,3}}?(?:{_MED}|{_USE_DRUG}|mg|milligrams?|mill?igrams?|mcg|ml|drops|puffs|hits|lines|grams|doses)(?: \w+){{0,2}}? "
+               rf"(?:should|shud|do|can|could|would|will|must|to|is it safe to|is safe to) (?:{_TAKER} )?(?:be )?"
+               rf"(?:take|takin|taking|use|give|have|start|be on|double|drink|snort|inject|smoke|dose|do|increase|decrease|cut)\b(?! (?:off|a break|time|part|care)\b)"),
+    re.compile(rf"\bhow (?:much|many) (?:mg|milligrams?|mill?igrams?|mcg|ml|{_MED})\b(?! (?:does |do |is |are |would )?(?:\w+ )?(?:cost|costs|price)\b)"),
+    re.compile(r"\bhow (?:much|many) (?:\w+ ){0,2}?(?:is|are) (?:too (?:much|many)|safe|ok|okay|normal|dangerous|lethal|deadly|fatal|a lot|enough)\b"),
+    re.compile(rf"\bhow (?:much|many) (?:\w+ ){{0,4}}?(?:should|shud|do|can|could|would|will|must) {_TAKER} (?:take|takin|use|have|be on|give) (?:my |the |his |her )?(?:\w+ )?{_MED}\b"),
+    re.compile(rf"\bwhen (?:should|shud|do|can|could) {_SUBJ} (?:take|use|have|give|dose) (?:my |the |his |her |a |an )?(?:next |second |first |last |third |another )?(?:\w+ )?(?:{_MED}|dose|one)\b"),
+    re.compile(rf"\bhow strong (?:should|do|does|can|is) (?:my |the |his |her )?(?:\w+ )?(?:{_MED}|dose)\b"),
+    # "what dose of ...", "what's the right amount of ...", "at what dose", "what's the dose?"
+    re.compile(r"\b(?:what|wat|whats|wats|which)(?: is| are| was)? (?:the |a |an |my |his |her |your )?(?:right |correct |safe |normal |starting |start |usual |typical |average |recommended |max(?:imum)? |min(?:imum)? |lowest |highest |best |good |proper |standard |first )?"
+               r"(?:dose|dosage|doses|dosing|amount|strength|mg) (?:of|for|should|do|to|is|would|i|he|she)\b(?! (?:naloxone|narcan))"),
+    re.compile(r"\b(?:what|wat|whats|wats)(?: is)? (?:the |my |a )?(?:dose|dosage)\s*[?.!]*$|\bat what (?:dose|dosage|strength|mg)\b"),
+    # A dose word or an amount next to a medication: "subs dose?", "xanax mg?", "16 mg of suboxone".
+    re.compile(rf"(?<!take-home )(?<!take home )\b{_DOSE_WORD}\b.{{0,40}}\b{_MED}\b|\b{_MED}\b.{{0,40}}(?<!take-home )(?<!take home )\b{_DOSE_WORD}\b"),
     re.compile(r"\b\d+(?:\.\d+)? ?(?:mg|mcg|milligrams?|ml)\b.*\?"),
-    # Changing how much or how often: "double up on my subs", "take an extra strip", "take more of my meds".
-    re.compile(rf"\b(?:double|doubling|doubled|triple|tripling) (?:up )?(?:on )?(?:my |the |his |her |a |an )?(?:\w+ )?{_DRUG}\b"),
-    re.compile(rf"\b(?:take|taking|use|using|have|having|give|giving|add|adding) (?:a |an )?(?:more|extra|another|second|third|additional|bigger|higher|larger|double|half(?: a)?|an extra|a second|a bigger|a higher) (?:of )?(?:my |the |his |her |a |an |one )?(?:\w+ )?{_DRUG}\b"),
-    re.compile(rf"\b(?:take|taking|use|using) (?:more|extra) (?:of )?(?:my |the |his |her )?(?:\w+ )?{_DRUG}\b"),
-    re.compile(rf"\b{_DRUG} (?:\w+ ){{0,3}}(?:early|sooner|more often|than (?:prescribed|i am prescribed|the doctor said)|extra|at once|together)\b"),
-    re.compile(rf"\b(?:more|extra|higher|bigger) than (?:prescribed|my prescription|the prescription|i am prescribed|what i am prescribed|the doctor (?:said|prescribed))\b"),
-    re.compile(rf"\b(?:up|raise|bump(?: up)?|boost) (?:my |the |his |her )?(?:dose|dosage|{_DRUG})\b"),
+    re.compile(rf"\bis {_NUM} ?(?:(?:mg|mcg|ml|milligrams?)\b(?: \w+){{0,5}}?|(?:\w+ ){{0,2}}?{_MED}\b(?: \w+){{0,5}}?) (?:too much|too many|too high|too low|a lot|normal|ok|okay|safe|high|low|enough|dangerous|a high dose|a low dose)\b(?!.{{0,30}}\b{_NALOXONE})"),
+    re.compile(rf"\b(?:take|takin|taking|use|using|have|give|giving|took) (?:{_NUM}|a couple(?: of)?|a few) (?:of )?(?:my |the |his |her |your |my friends?(?:'s)? |\w+'s )?(?:\w+ )?{_MED}\b"),
+    re.compile(rf"\b{_MODAL} {_SUBJ} (?:just )?(?:take|use|have) (?:two|three|both|2|3|a double|double|the whole)\b"),
+    # Tapering.
+    re.compile(r"\b(?:tap+er(?:ing|ed|s)?|wean(?:ing|ed)?|titrat\w*)\b|\bstep(?:ping)? (?:me |him |her )?down (?:from|off|to|my|his|her|the dose|on)\b"),
+    re.compile(rf"\bhow (?:fast|quickly|slowly|soon|long) (?:can|should|shud|do|could|would|will|does it take to|to) (?:{_SUBJ} )?(?:safely )?(?:come|get|go|wean|taper|step) (?:off|down)\b"),
+    re.compile(r"\b(?:reduc|cut(?:ting)? down|cut(?:ting)? back|lower|decreas)\w*(?: on)? (?:my |his |her |the |their )?(?:drinking|drinks|alcohol|booze)\b.{0,50}\b(?:withdrawals?|seizures?|shakes|dts|delirium)\b"),
+    # Changing, doubling, splitting, skipping a dose.
+    re.compile(rf"\b(?:cut|cutting|reduce|reducing|lower|lowering|decrease|decreasing|increase|increasing|double|doubling|split|splitting|skip|skipping|halve|halving) (?:down on )?(?:my |the |his |her |their )?(?:\w+ )?(?:dose|dosage|{_MED})\b"),
+    re.compile(rf"\b(?:double|doubling|doubled|dubble|triple|tripling) (?:up )?(?:on )?(?:my |the |his |her |a |an )?(?:\w+ )?{_MED}\b|\b(?:double|dubble|triple) (?:it|them|that|up on (?:it|them|that))\b"),
+    re.compile(rf"\b(?:take|taking|use|using|have|having|give|giving|add|adding) (?:a |an )?(?:more|extra|another|second|third|additional|bigger|higher|larger|double|half(?: a)?|an extra|a second|a bigger|a higher) (?:of )?(?:my |the |his |her |a |an |one )?(?:\w+ )?(?:{_MED}|dose\b(?! of {_NALOXONE}))"),
+    re.compile(rf"\b(?:take|taking|use|using) (?:more|extra) (?:of )?(?:my |the |his |her )?(?:\w+ )?{_MED}\b"),
+    re.compile(rf"\b{_MED} (?:\w+ ){{0,3}}(?:early|sooner|more often|than (?:prescribed|i am prescribed|the doctor said)|extra|at once|together|at the same time)\b"),
+    re.compile(r"\b(?:more|extra|higher|bigger) than (?:prescribed|my prescription|the prescription|i am prescribed|what i am prescribed|the doctor (?:said|prescribed))\b"),
+    re.compile(rf"\b(?<!pick )(?<!picking )(?<!picked )(?:up|raise|bump(?: up)?|boost) (?:my |the |his |her )?(?:\w+ )?(?:dose|dosage|{_MED})\b"),
+    re.compile(rf"\b(?:half|halves|quarters?|the whole)\b(?: a| of| of my| of the| my| the| her| his)? (?:\w+ )?(?:{_MED}|dose)\b|\b(?:{_MED}|dose|one) (?:in half|in two|into (?:halves|quarters|pieces))\b|\bor (?:a )?half\b"),
+    re.compile(rf"\bspace (?:out )?(?:my |the |his |her )?(?:\w+ )?{_MED}\b|\bspace (?:it|them) out\b|\b(?:make|making) (?:my |the |his |her )?(?:\w+ )?(?:{_MED}|script|prescription|supply) last\b"),
+    # Schedules and timing ("should I take my suboxone at night", "how long should I stay on ...").
+    re.compile(rf"\b(?:should|can|could) (?:i|he|she|we|they) take (?:my |his |her |the |a |more |another |extra )?(?:\w+ )?{_DRUG}\b"),
+    re.compile(rf"\bhow long (?:should|do|does|can|must) (?:i|he|she|you|someone) (?:stay on|be on|take|keep taking|use) (?:\w+ )?{_DRUG}\b"),
+    re.compile(rf"\bhow (?:often|frequently) (?:should|shud|do|can|must|would) {_SUBJ} (?:take|use|dose|get|have) (?:my |the |his |her |a |an )?(?:\w+ )?(?:{_MED}|dose|it|them)\b"),
+    re.compile(r"\b(?:what|which) time (?:of (?:the )?day )?(?:should|do|can) (?:i|he|she|you|we) (?:take|use|have)\b|\bbest time (?:of (?:the )?day )?to (?:take|use|have)\b"),
+    re.compile(rf"\bhow (?:long|many (?:hours|days|minutes|weeks)|soon) (?:after|before|between|should (?:i|he|she|we) wait|do (?:i|you|we) (?:have to |need to )?wait|until)\b.{{0,60}}\b(?:{_MED}|dose|doses)\b"),
+    re.compile(rf"\b(?:take|takin|use|have|dose) (?:\w+ ){{0,4}}?(?:every (?:\d+|other|few|couple|two|three|four|six|eight|twelve) (?:hours?|days?|weeks?)|every other day|(?:once|twice|three times) (?:a|per) (?:day|week)|a day|per day)\b"),
+    re.compile(rf"\b(?:missed|miss|forgot|forget|skipped) (?:my |a |his |her |the )?(?:\w+ )?(?:dose|{_MED})\b.{{0,40}}\b(?:take|double|make up|two)\b"),
+    # How to take it: "the correct way to take suboxone", "how do I take naltrexone", "can I chew the tablet".
+    re.compile(r"\b(?:correct|right|proper|best|safest|normal|usual) way to take\b"),
+    re.compile(rf"\bhow (?:do|should|can|am|would) (?:i|you|we|he|she)(?: supposed to)? take (?:my |the |his |her )?(?:\w+ )?{_MED}\b"),
+    # Mixing ("why is it dangerous to mix ..." is a question about a known danger; alcohol on a treatment
+    # medicine is the naltrexone/antabuse question the corpus answers).
+    re.compile(rf"\b(?<!why )(?:is it (?:ok|okay|safe|dangerous|fine|bad|alright)(?: for (?:me|him|her))?|can i|can you|could i|should i|do i) (?:to )?"
+               rf"(?:mix|combine)\b(?! (?:\w+ )?{_TREATMENT} (?:and|with) (?:alcohol|booze|drinking|beer|wine)\b)(?! (?:alcohol|booze|drinking|beer|wine) (?:and|with) (?:my )?{_TREATMENT})"),
+    re.compile(rf"\b(?<!why )(?:is it (?:ok|okay|safe|dangerous|fine|bad|alright)|can i|can you|should i) (?:to )?drink (?:on|while on|with|while taking) (?!(?:my |the |his |her )?(?:\w+ )?{_TREATMENT})"),
+    re.compile(rf"\b(?:is it (?:ok|okay|safe|dangerous|fine|bad|alright)(?: for (?:me|him|her))?(?: to)?|(?:can|could|should|shud|do|may) {_SUBJ}) (?:take|use) "
+               rf"(?:(?:my |the |some |his |her )?(?:\w+ )?{_MED}(?: \w+)? (?:with|and|together)|(?:\w+ ){{1,3}}?with (?:my |the |his |her )?(?:\w+ )?{_MED})\b"),
+    # Prescriptions from the guide, or around a prescriber.
+    re.compile(rf"\b(?:can|could|will|would) you (?:please )?(?:prescribe|give me|get me|recommend) (?:me )?(?:some |a |an )?{_DRUG}\b"),
+    re.compile(rf"\b(?:can|could|will|would) you (?:please )?(?:prescribe|write|send|call in|fax|renew|refill|give me|get me|order)(?: me| us)? (?:a |an |the |my |some )?(?:new |early |extra |emergency )?(?:{_MED} )?(?:prescription|script|refill|rx)\b"),
+    re.compile(rf"\bwrite (?:me|us|him|her) (?:a |an )?(?:{_MED} )?(?:prescription|script|rx)\b"),
+    re.compile(rf"\b(?:early|extra|emergency|bigger|larger) (?:{_MED} )?(?:refill|prescription|script)\b|\brefill (?:it |(?:my|his|her) \w+ )?early\b"),
+    re.compile(rf"\b(?:get|getting|obtain) (?:a |an )?(?:{_MED} )?(?:prescription|script|rx)\b.{0,30}\bwithout (?:seeing|talking to|an? (?:doctor|appointment|visit|exam)|any(?:one|body)|questions?)\b"),
+    re.compile(rf"\b(?<!where )(?<!how )(?<!who )(?:can|could|will) (?:i|he|she|we|they) (?:get|have|ask for) (?:a |an )?(?:\w+ )?(?:prescription|script|refill|rx)\b(?! (?:for )?(?:\w+ )?{_TREATMENT})"),
+    re.compile(rf"\bprescription for (?:\w+ )?(?!{_TREATMENT}\b){_MED}\b"),
+    re.compile(r"\b(?:convince|persuade|trick|get|talk|pressure) (?:my |the |a )?(?:doctor|doc|prescriber|psychiatrist|pcp|physician)(?: into| to)? (?:prescrib|writ|giv|up\b|rais|increas|switch|chang|lower)"),
+    re.compile(rf"\b(?:what|which|wat)(?: kind of| type of)? (?:medications?|medicines?|meds|pills?|drugs?|supplements?|{_MED})? ?(?:should|can|could|would|do) (?:i|he|she|we|they|you|my \w+) "
+               r"(?:take|use|try|be on|get)\b (?:for|to (?:help|stop|sleep|ease|get through)|tonight|now|instead)"),
+    # Spanish.
+    re.compile(r"\bcuant[oa]s? (?:\w+ ){0,4}?(?:debo |puedo |tengo que |hay que |se debe |deberia |debe |puede |necesito )?(?:tomar|tomo|toma|tomarme|usar|uso|dar|doy|darle|inyectar|poner|pongo|meterme)\b|\bcuant[oa]s? (?:mg|miligramos)\b"),
+    re.compile(r"\bdosis\b(?! de (?:naloxona|narcan))|\bposologie\b"),
+    re.compile(r"\b(?:tomar|tomo|tomarme|usar|darle) (?:dos|tres|cuatro|\d+|mas|media|medio|el doble)\b|\bmezcl\w*\b|\bcombin\w* (?:el |la |los |las )?(?:\w+ )?(?:xanax|alcohol|metadona|suboxona|suboxone|pastillas) con\b"),
+    re.compile(r"\b(?:dejar|dejo|dejarla|dejarlo|bajar|bajo|bajarle|reducir|reduzco|reducimos|quitar|quito)\b.{0,40}\b(?:poco a poco|gradualmente|de a poco|lentamente|paulatinamente)\b"),
+    re.compile(r"\b(?:me )?(?:puedes|puede|podrias|podria|podes) recetar(?:me)?\b|\brecetame\b|\bdame una receta\b"),
+    re.compile(r"\bcada cuant[oa]s? (?:horas|dias)\b|\bcada \d+ horas\b|\ba que hora (?:debo |tengo que )?(?:tomar|tomo)\b|\bcuantas veces al dia\b"),
+    re.compile(rf"\b(?:partir|parto|cortar|corto|dividir)\w* (?:la |el |mi |las |los )?(?:\w+ )?{_ES_FR_MED}|\ba la mitad\b"),
+    re.compile(rf"\b(?:debo|deberia|puedo|podria|tengo que|debe|puede) (?:\w+ )?(?:dejar de tomar|dejar|parar|suspender|cambiar|empezar|comenzar|aumentar|subir|bajar|reducir|doblar|duplicar|saltar\w*) (?:de tomar |a )?(?:la |el |las |los |mis |mi |su |sus )?(?:\w+ )?{_ES_FR_MED}"),
+    re.compile(r"\bcomo (?:me |se |lo |la |puedo |hago (?:para )?)?(?:desintoxic\w*|hacer (?:un |una )?(?:desintoxicacion|detox))\b.{0,40}\b(?:en casa|solo|sola|sin (?:medico|doctor|ayuda))\b"),
+    # French.
+    re.compile(r"\bcombien (?:de )?(?:\w+ ){0,3}(?:dois|doit|peux|peut|faut|devrais|devrait|devrions|doivent)(?:-je| je| il| elle)?(?: en)? (?:prendre|donner|mettre)\b|\bcombien de (?:mg|milligrammes)\b"),
+    re.compile(r"\b(?:prendre|donner) (?:deux|trois|quatre|\d+|plus|double|la moitie|une demi|un demi)\b"),
+    re.compile(r"\b(?:arreter|diminuer|baisser|reduire|sevrer|stopper|descendre)\b.{0,40}\b(?:progressivement|petit a petit|peu a peu|doucement|par paliers)\b"),
+    re.compile(rf"\b(?:comment|dois-je|je dois|je peux|est-ce que je (?:peux|dois)|puis-je|peut-on) (?:\w+ ){{0,2}}?(?:diminuer|baisser|reduire|arreter|stopper|doubler|couper|augmenter|changer|sauter|melanger)\b.{{0,20}}\b{_ES_FR_MED}"),
+    re.compile(rf"\b(?:prendre|melanger|combiner) (?:du |de la |des |le |la |les |mon |ma |mes )?(?:\w+ )?{_ES_FR_MED} (?:avec|et)\b"),
+    re.compile(r"\b(?:peux|pouvez|pourrais|pourriez)(?:-vous|-tu)? me prescrire\b|\bprescris-moi\b"),
+    re.compile(r"\bcomment (?:faire (?:un |une |mon )?|me )?sevr\w*\b.{0,40}\b(?:seul|seule|a la maison|chez moi|sans medecin)\b"),
+    re.compile(r"\ba quelle heure\b.{0,30}\bprendre\b|\bcombien de fois par (?:jour|semaine)\b|\btoutes les \d+ heures\b"),
 ]
+# Decisions to start, stop, switch or keep taking a medication, and how-to questions about detoxing alone: declined,
+# unless the message asks whether it is safe or dangerous ("is it dangerous to stop methadone cold turkey?", which
+# the corpus answers) or is about pressure to stop ("my sponsor told me to get off my meds, is that right?").
+_DOSING_DECISION = [
+    re.compile(rf"\b{_MODAL} {_SUBJ}(?: still)? (?:just |simply |safely |now |suddenly )?(?:stop|start|keep (?:taking|takin|using|on)|mix|combine|switch|quit|skip|increase|decrease|crush|snort|sniff|inject|smoke|chew|swallow|dissolve|split|halve|lower|raise|go back on)"
+               rf"(?: taking| takin| using)? (?:my |his |her |their |the |a |an |of )?(?:\w+ )?{_MED}\b(?! (?:treatment|program|therapy|clinic)\b)"),
+    re.compile(rf"\b{_MODAL} {_SUBJ} (?:just |simply |now )?(?:stop|quit) (?:taking|takin) (?:it|them|these|those)\b"),
+    re.compile(rf"\bis it (?:ok|okay|fine|alright|safe|bad) (?:if|for) (?:i|me|him|her|us|my \w+) (?:to )?(?:stop|skip|quit|start|switch|double|split|miss)\b"),
+    re.compile(rf"\b(?:come|coming|came|get|getting|go|going|went) off (?:of )?(?:my |the |his |her |their )?(?:\w+ )?(?!(?:heroin|fentanyl|pills?|opioids?|opiates?)\b){_MED}\b"),
+    re.compile(rf"\b(?:switch|switching|go|going|move|moving|change|changing|transition\w*) (?:over )?from (?:my |the |his |her )?(?:\w+ )?{_MED} (?:\w+ )?(?:to|onto)\b|\bhow (?:do|can|should) {_SUBJ} switch (?:my |the |his |her )?(?:\w+ )?{_MED}\b"),
+    # How to detox alone - not whether it is safe ("is it dangerous to detox on my own?" is answered).
+    re.compile(r"\b(?:how (?:do|can|should|would|could|to) (?:i |we |you |he |she |they |someone |my \w+ )?|(?:best|safest|fastest|easiest|quickest|right|good) way to |plan (?:to|for) |help me |teach me to )"
+               r"(?:safely )?(?:detox|withdraw|get through (?:the )?withdrawal|dry out)\w*\b(?:\s+\S+){0,6}?\s+"
+               r"(?:at home|on my own|on (?:his|her|their) own|by myself|by (?:him|her|them)self|by themselves|alone|without a doctor|without (?:medical )?(?:help|supervision))\b"),
+    re.compile(r"\bhome (?:detox|withdrawal|taper) (?:plan|schedule|protocol|kit|regimen|guide|steps)\b|\b(?:plan|schedule|protocol|regimen) (?:for|to) (?:a )?(?:home )?(?:detox|withdrawal)\b"),
+    re.compile(rf"\bhow (?:do|can|should) (?:i|we|you|he|she) (?:start|begin) (?:my |the |his |her )?(?:\w+ )?{_MED}\b.{{0,40}}\b(?:at home|myself|by myself|on my own|without)\b"),
+    re.compile(rf"\bcomo (?:se |me |le )?(?:lo |la |los |las )?(?:va |voy |vamos )?(?:reduc\w*|baj\w*|quit\w*|dej\w*)\b.{{0,40}}\b{_ES_FR_MED}|\b{_ES_FR_MED}\b.{{0,40}}\bcomo (?:se |me |le )?(?:lo |la |los |las )?(?:va |voy |vamos )?(?:reduc\w*|baj\w*|quit\w*)\b"),
+]
+_SAFETY_FRAME = re.compile(
+    r"\b(?:is|are|was|would) (?:it|that|this|they) (?:\w+ )?(?:dangerous|safe|risky|harmful|deadly|fatal|a bad idea|life-threatening)\b"
+    r"|\bcan (?:you|it|that|withdrawal) (?:kill|die)\b"
+    r"|\b(?:told|tell|tells|telling|want|wants|wanted|pressur\w*|push\w*|expect\w*|urg\w*|asked|asking) (?:me|him|her|us|them) (?:to|into)\b.{0,30}\b(?:stop|quit|get off|come off|go off)"
+    r"|\b(?:say|says|said|tells?|told|think|thinks)(?: me| him| her| us)? (?:that )?(?:i|he|she|we) (?:should|need to|have to|must|ought to)\b.{0,20}\b(?:stop|quit|get off|come off|go off)"
+    r"|\b(?:to|so i can|in order to) (?:do recovery|be (?:really |truly |fully |properly )?(?:sober|clean|in recovery)|count as (?:sober|clean))\b|\bthe right way\b|\breal recovery\b"
+    r"|\b(?:are|is) (?:they|he|she|that|it) right\b|\bis that (?:right|true)\b"
+)
+# A follow-up whose medication is named only in an earlier turn: "can I take an extra one tonight?" after "I'm on
+# methadone.", "¿cómo se lo reducimos?" after "Mi hijo toma xanax".
+_DOSING_FOLLOW_UP = [
+    re.compile(r"\b(?:take|have|give|use) (?:him |her |them |me )?(?:an? )?(?:extra|another|second|more|double)(?: one| dose| of (?:it|them))?\b"),
+    re.compile(r"\b(?:double|triple|split|halve|cut|lower|raise|increase|decrease|reduce|skip|crush|up) (?:it|them|that|the dose)\b"),
+    re.compile(r"\b(?:reduc|baj|quit|dej)\w*(?:se)?(?:lo|la|los|las)\b|\bse (?:lo|la) (?:va )?(?:reduc|baj|quit)\w*\b|\ben prendre\b"),
+]
+_MED_MENTION = re.compile(rf"\b(?:{_MED}|{_ES_FR_MED})\b")
+
+
+def _dosing_reason(body: str, history: Sequence[Turn]) -> str | None:
+    """The dosing phrase found in the message, or None when it is not a dosing question."""
+    for rx in _DOSING:
+        m = rx.search(body)
+        if m:
+            return m.group(0)
+    if not _SAFETY_FRAME.search(body):
+        for rx in _DOSING_DECISION:
+            m = rx.search(body)
+            if m:
+                return m.group(0)
+    earlier = [basic_normalize(t.text) for t in history[-4:] if t.role == "user"]
+    if any(_MED_MENTION.search(t) for t in earlier):
+        for rx in _DOSING_FOLLOW_UP:
+            m = rx.search(body)
+            if m:
+                return m.group(0)
+    return None
+
+
 _ILLEGAL_DRUG = (
     r"(?:heroin|meth|methamphetamine|crack|cocaine|coke|fentanyl|fent|molly|mdma|ecstasy|lsd|acid|shrooms|ketamine|"
     r"pills|xanax|xans|bars|oxy|oxys|percs?|blues|weed|drugs|dope|dabs|benzos|opioids|painkillers|adderall|suboxone|"
@@ -197,10 +340,9 @@ def scope_check(text: str, history: Sequence[Turn] = (), *, region: str = "US") 
     if injections and not _has_question(body):
         return decline("injection", *notes)
 
-    for rx in _DOSING:
-        m = rx.search(body)
-        if m:
-            return decline("dosing", *notes, f"dosing, tapering or prescribing: '{m.group(0)[:60]}'")
+    dosing = _dosing_reason(body, history)
+    if dosing is not None:
+        return decline("dosing", *notes, f"dosing, tapering or prescribing: '{dosing[:60]}'")
     harm_reduction = _HARM_REDUCTION.search(body)
     for rx in (*_ILLEGAL, *(() if harm_reduction else _ILLEGAL_RX)):
         m = rx.search(body)
