@@ -32,6 +32,7 @@ def _settings_from(args: argparse.Namespace) -> Any:
         corpus_dir=getattr(args, "corpus", None),
         chroma_url=getattr(args, "chroma_url", None),
         embedding_model=getattr(args, "embedding_model", None),
+        reranker=getattr(args, "reranker", None),
         region=getattr(args, "region", None),
     )
 
@@ -149,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--data-dir", help="where the index, feedback and runs live (GUIDE_DATA_DIR)")
     common.add_argument("--corpus", metavar="DIR", help="corpus directory (GUIDE_CORPUS_DIR)")
     common.add_argument("--chroma-url", help="http://host:port of a Chroma server (GUIDE_CHROMA_URL)")
+    common.add_argument("--reranker", choices=["cross-encoder", "none", "fake"],
+                        help="cross-encoder (default: the packaged ms-marco MiniLM reads question and passage together), "
+                             "none (fused order, cosine sentence choice) or fake (word overlap, for tests)")
     common.add_argument("--embedding-model", help="packaged:all-MiniLM-L6-v2:int8 (default), packaged:all-MiniLM-L6-v2 (float32) or hash:384")
     common.add_argument("--region", help="crisis resources region: US, CA, UK (GUIDE_REGION)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -7,22 +7,19 @@ audience and a reviewed "next step" line. It never writes a factual sentence of 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from guide.retrieval.keyword import tokenize
 from guide.retrieval.sentences import split_sentences
 from guide.types import Chunk, Citation, Hit
 
 if TYPE_CHECKING:
-    import numpy as np
-
+    from guide.config import Settings
     from guide.retrieval.index import Retriever
-
-T = TypeVar("T")
+    from guide.retrieval.rerank import PairScorer
 
 FRAMING = {
     "newcomer": "Here's what the vetted guides say:",
@@ -45,17 +42,49 @@ _TOPIC_TO_STEP = {
     "insurance": "treatment",
 }
 
-MIN_WORDS, MAX_WORDS, MAX_SENTENCES = 40, 150, 5
-W_SEMANTIC, W_PASSAGE, W_LEXICAL = 0.40, 0.35, 0.25  # sentence score weights (tuned on evals/conversations)
-W_DENSE, W_HEADING, W_FUSED = 0.3, 0.5, 0.2  # passage fit: chunk cosine, heading-question cosine, fused rank
+MIN_WORDS, MAX_WORDS, MAX_SENTENCES = 25, 150, 4
 TARGET_WORDS = 90  # enough for the answer plus one supporting detail, well under MAX_WORDS
-STOP_RATIO = 0.5  # stop adding sentences scoring below this share of the best one
-#: Bonus for the answering passage per share of the read passages that come from its document: a passage whose
-#: document most of retrieval agrees on is the safer answer (dev set: +2 cases, -1, stable from 0.08 to 0.12).
-W_DOC = 0.10
-FAQ_MIN, FAQ_MARGIN = 0.85, 0.08  # a heading this close to the question, this far ahead of the next, answers it
-FAQ_DOCS = 2  # documents whose every section heading is compared with the question
-FAQ_HIT_MIN, FAQ_HIT_MARGIN = 0.70, 0.15  # ... and a section found that way joins the passages read
+
+
+@dataclass(frozen=True)
+class AnswerPolicy:
+    """The few numbers that shape an extractive answer, on the scale of the pair scorer that produced the scores
+    (cross-encoder logits, or cosines for the vector baseline). Calibrated in docs/evaluation.md."""
+
+    #: answerability: when the best passage scores below this, the reply is "not covered"
+    min_score: float
+    #: passages scoring within this of the best one are read for sentences
+    passage_margin: float
+    #: sentences scoring within this of the best sentence may join it
+    sentence_margin: float
+    max_passages: int = 3
+    #: at most this many sentences are scored per answer (the cross-encoder costs ~0.3 ms per token)
+    max_sentences_scored: int = 14
+
+
+#: (passage margin, sentence margin) on each scorer's scale, tuned on evals/conversations and evals/realwords/dev
+PAIR_MARGINS = (3.0, 2.5)  # cross-encoder logits (and the fake's logit-like scale)
+COSINE_MARGINS = (0.08, 0.10)  # cosines, the reranker=none baseline
+
+
+def answer_setup(settings: "Settings", retriever: "Retriever") -> "tuple[PairScorer, AnswerPolicy]":
+    """The sentence scorer and policy that go with the retriever's reranker: the reranker's own pair scorer
+    and its calibrated logit threshold, or cosines over the sentence index and `min_confidence`."""
+    from guide.retrieval.rerank import CrossEncoderReranker, VectorPairScorer
+
+    reranker = retriever.reranker
+    if isinstance(reranker, CrossEncoderReranker):
+        passage, sentence = PAIR_MARGINS
+        return reranker.scorer, AnswerPolicy(settings.min_answer_score, passage, sentence)
+    known: dict = {}
+    sidx = retriever.sentences
+    if sidx is not None:
+        for cid, sentences in sidx.sentences.items():
+            chunk = retriever.chunks.get(cid)
+            if chunk is not None:
+                known.update({f"{chunk.title}. {t}": v for t, v in zip(sentences, sidx.vectors[cid], strict=True)})
+    passage, sentence = COSINE_MARGINS
+    return VectorPairScorer(retriever.embedder, known), AnswerPolicy(settings.min_confidence, passage, sentence)
 
 
 @dataclass(frozen=True)
@@ -73,11 +102,8 @@ class _Candidate:
     text: str
     chunk: Chunk
     chunk_rank: int
-    chunk_score: float
     position: int
-    vector: "np.ndarray | None"
-    tokens: frozenset[str]
-    heading: float = 0.0  # cosine between the question and the passage's heading path
+    score: float = 0.0
 
 
 def confidence_of(hits: Sequence[Hit]) -> float:
@@ -86,181 +112,105 @@ def confidence_of(hits: Sequence[Hit]) -> float:
     return max(scores) if scores else 0.0
 
 
-def chunk_scores(
-    hits: Sequence[Hit], query_vector: "np.ndarray | None" = None, headings: "dict[str, np.ndarray] | None" = None,
-) -> list[float]:
-    """How well each passage fits the question: its dense cosine, how closely its question-shaped heading
-    matches the question, and its fused rank. Keyword-only hits get the lowest dense score."""
+def passage_score(hit: Hit, floor: float) -> float:
+    """The pair scorer's score for a passage when the reranker set one, else its dense cosine (`floor` for a
+    keyword-only hit)."""
+    if hit.rerank_score is not None:
+        return hit.rerank_score
+    return hit.dense_score if hit.dense_score is not None else floor
+
+
+def answerability(hits: Sequence[Hit]) -> float:
+    """The best passage score among the hits: what the answerability threshold is compared with."""
     dense = [h.dense_score for h in hits if h.dense_score is not None]
     floor = (min(dense) - 0.05) if dense else 0.0
-    top = max((h.score for h in hits), default=1.0) or 1.0
-    out = []
-    for h in hits:
-        d = h.dense_score if h.dense_score is not None else floor
-        if query_vector is not None and headings and h.chunk.id in headings:
-            heading = float(query_vector @ headings[h.chunk.id])
-            out.append(W_DENSE * d + W_HEADING * heading + W_FUSED * (h.score / top))
-        else:
-            out.append(0.7 * d + 0.3 * (h.score / top))
-    return out
+    return max((passage_score(h, floor) for h in hits), default=float("-inf"))
 
 
-def clear_winner(scored: Sequence[tuple[float, T]], minimum: float, margin: float) -> T | None:
-    """The best-scored item when it reaches `minimum` and leads the runner-up by `margin`, else None."""
-    ranked = sorted(scored, key=lambda pair: -pair[0])
-    if not ranked or ranked[0][0] < minimum:
-        return None
-    if len(ranked) > 1 and ranked[0][0] - ranked[1][0] < margin:
-        return None
-    return ranked[0][1]
-
-
-def faq_hit(hits: Sequence[Hit], retriever: "Retriever | None", query_vector: "np.ndarray | None",
-            max_chunks: int) -> Hit | None:
-    """A section of one of the top documents whose heading clearly is the question, when retrieval ranked it
-    below the passages the composer reads ("What is LifeRing?" at rank 7 behind LifeRing's other sections)."""
-    headings = getattr(getattr(retriever, "sentences", None), "headings", None)
-    if not headings or query_vector is None or not hits:
-        return None
-    assert retriever is not None
-    shown = {h.chunk.id for h in hits[:max_chunks]}
-    doc_ids = list(dict.fromkeys(h.chunk.doc_id for h in hits[:max_chunks]))[:FAQ_DOCS]
-    scored = [(float(query_vector @ headings[c.id]), c) for d in doc_ids for c in retriever.doc_chunks(d)
-              if c.id in headings]
-    found = clear_winner(scored, FAQ_HIT_MIN, FAQ_HIT_MARGIN)
-    if found is None or found.id in shown:
-        return None
-    top = hits[0]  # it is read as if it fitted like the best hit; its heading then decides (faq_match, fit)
-    return Hit(chunk=found, score=top.score, rank=min(len(hits), max_chunks) + 1, mode=top.mode,
-               dense_score=top.dense_score)
-
-
-def _candidates(
-    hits: Sequence[Hit], retriever: "Retriever | None", max_chunks: int, query_vector: "np.ndarray | None" = None,
-) -> list[_Candidate]:
-    out = []
-    sidx = retriever.sentences if retriever is not None else None
-    extra = faq_hit(hits, retriever, query_vector, max_chunks)
-    if extra is not None:
-        hits, max_chunks = [*hits[:max_chunks], extra], max_chunks + 1
-    scores = chunk_scores(hits[:max_chunks], query_vector, sidx.headings if sidx is not None else None)
-    headings = sidx.headings if sidx is not None else {}
-    for rank, (hit, cscore) in enumerate(zip(hits[:max_chunks], scores, strict=True), 1):
-        chunk = hit.chunk
-        heading = float(query_vector @ headings[chunk.id]) if query_vector is not None and chunk.id in headings else 0.0
-        if sidx is not None and chunk.id in sidx.sentences:
-            sentences, vectors = sidx.sentences[chunk.id], sidx.vectors[chunk.id]
-        else:
-            sentences, vectors = split_sentences(chunk.text), None
-        for pos, s in enumerate(sentences):
-            out.append(_Candidate(s, chunk, rank, cscore, pos, None if vectors is None else vectors[pos],
-                                  frozenset(tokenize(s)), heading))
-    return out
-
-
-def _similarity(a: _Candidate, b: _Candidate) -> float:
-    if a.vector is not None and b.vector is not None:
-        return float(a.vector @ b.vector)
-    if not a.tokens or not b.tokens:
-        return 0.0
-    return len(a.tokens & b.tokens) / len(a.tokens | b.tokens)
-
-
-def local_weights(q_tokens: set[str], candidates: Sequence[_Candidate]) -> dict[str, float]:
-    """Weights for the question's words by how rare they are among the candidate sentences: in a set of
-    SMART Recovery passages, "smart" says little and "free" says which sentence answers "is it free?"."""
-    n = max(len(candidates), 1)
-    df = {t: sum(t in c.tokens for c in candidates) for t in q_tokens}
-    # words found in no candidate cannot tell sentences apart, so they carry no weight
-    return {t: math.log(1 + n / d) for t, d in df.items() if d}
-
-
-def sentence_score(
-    c: _Candidate, q_tokens: set[str], query_vector: "np.ndarray | None", audience: str,
-    weights: dict[str, float] | None = None,
-) -> float:
-    """Relevance of one sentence: its own similarity to the question, its passage's fit, overlap with the
-    question's distinctive words, a small prior for a section's first sentences (written to answer it)."""
-    semantic = float(query_vector @ c.vector) if (query_vector is not None and c.vector is not None) else 0.0
-    if weights:
-        total = sum(weights.values()) or 1.0
-        lexical = sum(w for t, w in weights.items() if t in c.tokens) / total
-    else:
-        lexical = len(q_tokens & c.tokens) / len(q_tokens) if q_tokens else 0.0
-    lead = 0.05 if c.position == 0 else (0.025 if c.position == 1 else 0.0)
-    aud = 0.02 if audience in c.chunk.audience else 0.0
-    if c.vector is None:  # no sentence vectors (tests with the hash fake): passage fit and words only
-        return 0.6 * c.chunk_score + 0.4 * lexical + lead + aud
-    return W_SEMANTIC * semantic + W_PASSAGE * c.chunk_score + W_LEXICAL * lexical + lead + aud
-
-
-def faq_match(by_chunk: dict[str, list[_Candidate]]) -> list[_Candidate] | None:
-    """The passage whose question-shaped heading is clearly the question asked, if one is: sections are written
-    to answer their heading, so "does CRAFT actually work?" is answered by "Does CRAFT actually work?" even
-    when the introduction shares more words with the question."""
-    return clear_winner([(cands[0].heading, cands) for cands in by_chunk.values()], FAQ_MIN, FAQ_MARGIN)
-
-
-def select_sentences(
-    query: str, query_vector: "np.ndarray | None", candidates: Sequence[_Candidate], audience: str,
-    lambda_: float = 0.75,
-) -> list[_Candidate]:
-    """Answer from the best-fitting passage first: its lead sentence (sections are written so their first
-    sentence answers the heading) and its most relevant sentences; other passages contribute only
-    sentences nearly as relevant. MMR keeps near-duplicates out. 2–5 sentences, 40–150 words."""
-    if not candidates:
+def read_passages(hits: Sequence[Hit], policy: AnswerPolicy, max_chunks: int) -> list[tuple[int, Hit]]:
+    """(rank, hit) of the passages an answer is drawn from: the best one and those within the margin of it."""
+    dense = [h.dense_score for h in hits if h.dense_score is not None]
+    floor = (min(dense) - 0.05) if dense else 0.0
+    scored = [(passage_score(h, floor), rank, h) for rank, h in enumerate(hits[:max_chunks], 1)]
+    if not scored:
         return []
-    q_tokens = set(tokenize(query))
-    weights = local_weights(q_tokens, candidates)
-    scores = {id(c): sentence_score(c, q_tokens, query_vector, audience, weights) for c in candidates}
-    by_chunk: dict[str, list[_Candidate]] = {}
-    for c in candidates:
-        by_chunk.setdefault(c.chunk.id, []).append(c)
+    best = max(s for s, _, _ in scored)
+    kept = sorted((p for p in scored if p[0] >= best - policy.passage_margin), key=lambda p: (-p[0], p[1]))
+    return [(rank, h) for _, rank, h in kept[: policy.max_passages]]
 
-    doc_share: dict[str, float] = {}
-    for cands in by_chunk.values():
-        doc_share[cands[0].chunk.doc_id] = doc_share.get(cands[0].chunk.doc_id, 0) + 1 / len(by_chunk)
 
-    def fit(cands: list[_Candidate]) -> float:
-        ranked = sorted((scores[id(c)] for c in cands), reverse=True)
-        return (0.6 * cands[0].chunk_score + 0.4 * (sum(ranked[:2]) / min(len(ranked), 2))
-                + W_DOC * doc_share[cands[0].chunk.doc_id])
+def candidates(read: Sequence[tuple[int, Hit]], retriever: "Retriever | None", limit: int) -> list[_Candidate]:
+    """The sentences of the passages read, best passage first, at most `limit` of them."""
+    sidx = retriever.sentences if retriever is not None else None
+    out: list[_Candidate] = []
+    for rank, hit in read:
+        chunk = hit.chunk
+        sentences = sidx.sentences[chunk.id] if sidx is not None and chunk.id in sidx.sentences else split_sentences(chunk.text)
+        out += [_Candidate(s, chunk, rank, pos) for pos, s in enumerate(sentences)]
+    return out[:limit]
 
-    best_chunk = faq_match(by_chunk) or max(by_chunk.values(), key=fit)
-    best = max(scores.values())
-    chosen: list[_Candidate] = []
-    words = 0
 
-    def take(c: _Candidate) -> bool:
+def scored_text(c: _Candidate) -> str:
+    """What the pair scorer reads for a sentence: its document's title, so "It is free." keeps its subject."""
+    return f"{c.chunk.title}. {c.text}"
+
+
+def _tokens(text: str) -> set[str]:
+    return set(tokenize(text))
+
+
+def _near_duplicate(a: _Candidate, b: _Candidate) -> bool:
+    ta, tb = _tokens(a.text), _tokens(b.text)
+    return bool(ta and tb) and len(ta & tb) / len(ta | tb) > 0.7
+
+
+def select_sentences(scored: Sequence[_Candidate], policy: AnswerPolicy) -> list[_Candidate]:
+    """The best-scoring sentence first (it answers the question), then sentences nearly as relevant, then the
+    sentence after the first one when the answer is still short. 1–4 sentences, at most 150 words."""
+    if not scored:
+        return []
+    ranked = sorted(scored, key=lambda c: (-c.score, c.chunk_rank, c.position))
+    first = ranked[0]
+    chosen = [first]
+    words = len(first.text.split())
+
+    def take(c: _Candidate) -> None:
         nonlocal words
         n = len(c.text.split())
-        if c in chosen or (chosen and words + n > MAX_WORDS):
-            return False
-        if any(_similarity(c, s) > 0.85 for s in chosen):
-            return False
+        if c in chosen or words + n > MAX_WORDS or len(chosen) >= MAX_SENTENCES:
+            return
+        if any(_near_duplicate(c, s) for s in chosen):
+            return
         chosen.append(c)
         words += n
-        return True
 
-    def enough() -> bool:
-        return len(chosen) >= MAX_SENTENCES or (words >= TARGET_WORDS and len(chosen) >= 2) or len(chosen) >= 4
+    for c in ranked[1:]:
+        if words >= TARGET_WORDS or c.score < first.score - policy.sentence_margin:
+            break
+        take(c)
+    if words < MIN_WORDS:  # context: the sentence that follows the answer in its passage
+        following = [c for c in scored if c.chunk.id == first.chunk.id and c.position == first.position + 1]
+        for c in following:
+            take(c)
+    rest = sorted(chosen[1:], key=lambda c: (c.chunk_rank, c.position))
+    return [first, *rest]
 
-    lead = best_chunk[0]
-    if lead.position == 0 and scores[id(lead)] >= STOP_RATIO * best:
-        take(lead)
-    for c in sorted(best_chunk, key=lambda c: -scores[id(c)]):
-        if enough():
-            break
-        if scores[id(c)] >= STOP_RATIO * best:
-            take(c)
-    others = sorted((c for c in candidates if c.chunk.id != lead.chunk.id), key=lambda c: -scores[id(c)])
-    for c in others:
-        if enough() or (words >= MIN_WORDS and scores[id(c)] < 0.9 * best):
-            break
-        redundancy = max((_similarity(c, s) for s in chosen), default=0.0)
-        if lambda_ * scores[id(c)] - (1 - lambda_) * redundancy >= lambda_ * STOP_RATIO * best:
-            take(c)
-    return sorted(chosen, key=lambda c: (c.chunk_rank != lead.chunk_rank, c.chunk_rank, c.position))
+
+_YES_NO = re.compile(r"^\s*(?:so |and |but |also |ok(?:ay)?,? )?(?:is|are|am|was|were|do|does|did|can|could|will|would|"
+                     r"should|shall|has|have|had|must|may|might)\b", re.I)
+_NEGATION = re.compile(r"\b(?:not|no|never|isn't|aren't|doesn't|don't|didn't|can't|cannot|won't|wouldn't|shouldn't|"
+                       r"nobody|no one|none|nothing|neither|without)\b|n't\b", re.I)
+
+
+def yes_no_lead(question: str, sentence: str) -> str | None:
+    """ "No, " for a yes/no question whose answering sentence says no in its first clause ("Is naltrexone an
+    opioid?" → "Naltrexone is not an opioid…"). Only the negative is read off the text: a "yes" is left to the
+    sentence itself, because a sentence that does not negate may still not affirm what was asked."""
+    last = re.split(r"(?<=[.!?])\s+", question.strip())[-1] if question.strip() else ""
+    if not _YES_NO.match(last) or _NEGATION.search(last):
+        return None
+    clause = re.split(r"[,;:]| but | although | while ", sentence, maxsplit=1)[0]
+    return "No, " if _NEGATION.search(clause) else None
 
 
 def _next_step(cited_chunks: Sequence[Chunk], retriever: "Retriever | None") -> tuple[str, Chunk] | None:
@@ -285,14 +235,17 @@ def _next_step(cited_chunks: Sequence[Chunk], retriever: "Retriever | None") -> 
 
 
 def compose_extractive(
-    query: str, hits: Sequence[Hit], *, audience: str = "newcomer", retriever: "Retriever | None" = None,
-    query_vector: "np.ndarray | None" = None, min_confidence: float = 0.0, max_chunks: int = 6,
+    query: str, hits: Sequence[Hit], *, scorer: "PairScorer", policy: AnswerPolicy, audience: str = "newcomer",
+    retriever: "Retriever | None" = None, max_chunks: int = 6,
 ) -> Composition:
-    """A short grounded answer with [n] citations, or covered=False when retrieval is not confident."""
-    confidence = confidence_of(hits)
-    if not hits or confidence < min_confidence:
+    """A short grounded answer with [n] citations, or covered=False when the best passage scores below the
+    policy's answerability threshold. Sentences are chosen by the pair scorer's relevance to the question."""
+    confidence = answerability(hits)
+    if not hits or confidence < policy.min_score:
         return Composition(text="", body="", citations=(), confidence=confidence, covered=False)
-    chosen = select_sentences(query, query_vector, _candidates(hits, retriever, max_chunks, query_vector), audience)
+    cands = candidates(read_passages(hits, policy, max_chunks), retriever, policy.max_sentences_scored)
+    scores = scorer.score(query, [scored_text(c) for c in cands]) if cands else []
+    chosen = select_sentences([replace(c, score=s) for c, s in zip(cands, scores, strict=True)], policy)
     if not chosen:
         return Composition(text="", body="", citations=(), confidence=confidence, covered=False)
     numbers: dict[str, int] = {}
@@ -306,6 +259,9 @@ def compose_extractive(
         return numbers[chunk.id]
 
     parts = [f"{c.text} [{cite(c.chunk)}]" for c in chosen]
+    lead = yes_no_lead(query, chosen[0].text)
+    if lead:
+        parts[0] = lead + parts[0][0].lower() + parts[0][1:] if _lower_ok(parts[0]) else lead + parts[0]
     body = " ".join(parts)
     lines = [FRAMING.get(audience, FRAMING["newcomer"]), "", body]
     step = _next_step([c.chunk for c in chosen], retriever)
@@ -316,6 +272,13 @@ def compose_extractive(
         text="\n".join(lines), body=body, citations=tuple(citations), confidence=confidence, covered=True,
         sentences=tuple((c.text, numbers[c.chunk.id]) for c in chosen),
     )
+
+
+def _lower_ok(sentence: str) -> bool:
+    """Lower-case the first letter after "No, " only for an ordinary word ("It", "You"), never a name or acronym."""
+    first = sentence.split(" ", 1)[0]
+    return first in {"It", "You", "There", "They", "This", "That", "Most", "Many", "People", "Nobody", "No", "Not",
+                     "Using", "Going", "Taking", "Being", "Having", "Meetings", "Members", "The", "A", "An"}
 
 
 def not_covered_text(nearest_titles: Sequence[str]) -> str:

@@ -35,6 +35,18 @@ class Settings(BaseSettings):
         default=0.30, ge=0, le=1,
         description="Below this best dense cosine among the top hits, answer 'not covered' (calibrated in docs/calibration.md).",
     )
+    reranker: Literal["cross-encoder", "none", "fake"] = Field(
+        default="cross-encoder",
+        description="'cross-encoder': the packaged ms-marco MiniLM-L-12 INT8 reads each candidate with the question, "
+        "orders them and picks the sentences; 'none': fused order and cosine sentence choice (faster, weaker); "
+        "'fake': word overlap, for fast tests.",
+    )
+    rerank_depth: int = Field(default=12, ge=1, le=50, description="How many fused candidates the cross-encoder reads.")
+    min_answer_score: float = Field(
+        default=-4.0, ge=-20, le=20,
+        description="Cross-encoder answerability: below this best passage logit the reply is 'not covered' "
+        "(calibrated in docs/evaluation.md; min_confidence plays this part with reranker=none).",
+    )
     safety_classifier: bool = Field(default=True, description="Use the trained risk classifier in the crisis check (off: lexicon only).")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant (Cormack et al. 2009).")
     chroma_url: str | None = Field(default=None, description="Unset: embedded store under data_dir. http://host:port: a Chroma server.")

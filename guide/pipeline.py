@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from guide.compose import Composition, cited_numbers, compose_extractive, not_covered_text
+from guide.compose import Composition, answer_setup, cited_numbers, compose_extractive, not_covered_text
 from guide.errors import GuideError, IndexNotBuiltError, StoreUnavailableError
 from guide.followup import resolve_query
 from guide.types import Answer, Citation, Resource, SafetyVerdict, Turn
@@ -100,6 +100,8 @@ class Pipeline:
         self.retriever = retriever
         self.checker = checker if checker is not None else safety.default_checker(settings.safety_classifier)
         self.llm_composer = llm_composer
+        self.scorer, self.policy = answer_setup(settings, retriever)
+        self.retriever_scored = retriever  # the retriever the scorer was set up for (a rebuild swaps both)
         self._titles = sorted({c.title for c in retriever.chunks.values()})
         self._subjects = self._known_subjects()
         self._lock = threading.Lock()
@@ -250,17 +252,17 @@ class Pipeline:
                                    reason=f"{resolved.reason} (LLM rewrite)")
         with timer.stage("retrieve"):
             retriever, hits = self._search(resolved.text)
-            qvec = retriever.query_vector(resolved.text)
         with timer.stage("compose"):
             composition, composer = None, "extractive"
             if self.llm_composer is not None:
                 composition = self._try_llm(resolved.text, hits, audience, history)
                 composer = self.llm_composer.name if composition is not None else "extractive-fallback"
             if composition is None:
-                composition = compose_extractive(
-                    resolved.text, hits, audience=audience, retriever=retriever, query_vector=qvec,
-                    min_confidence=self.settings.min_confidence,
-                )
+                if retriever is not self.retriever_scored:
+                    self.retriever_scored = retriever
+                    self.scorer, self.policy = answer_setup(self.settings, retriever)
+                composition = compose_extractive(resolved.text, hits, scorer=self.scorer, policy=self.policy,
+                                                 audience=audience, retriever=retriever)
         with timer.stage("output_check"):
             composition = self._checked(composition, safety)
         if not composition.covered and verdict.route == "checkin":

@@ -84,6 +84,8 @@ class Hit(Frozen):
     dense_rank: int | None = None
     keyword_score: float | None = None
     keyword_rank: int | None = None
+    #: the cross-encoder's logit for (question, this passage), when a reranker scored it
+    rerank_score: float | None = None
 
 
 class Citation(Frozen):

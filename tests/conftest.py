@@ -64,7 +64,8 @@ def fake_settings(tmp_path: Path, fixture_corpus: Path):
     """Settings for fast tests: fixture corpus, hash embedder, data dir in tmp."""
     from guide.config import Settings
 
-    return Settings(data_dir=tmp_path / "data", corpus_dir=fixture_corpus, embedding_model="hash:384", chroma_url=None)
+    return Settings(data_dir=tmp_path / "data", corpus_dir=fixture_corpus, embedding_model="hash:384", chroma_url=None,
+                    reranker="fake")
 
 
 @pytest.fixture()

@@ -72,7 +72,8 @@ def _run_bench(tmp_path: Path, fixture_corpus: Path, capsys, backends: str, cold
     data = tmp_path / "untouched-data-dir"
     code = main(["bench", "--json", "--scale", "2", "--backends", backends, "--max-cases", "3",
                  "--cold-runs", str(cold_runs), "--out", str(out), "--workdir", str(tmp_path / "work"),
-                 "--data-dir", str(data), "--corpus", str(fixture_corpus), "--embedding-model", "hash:384"])
+                 "--data-dir", str(data), "--corpus", str(fixture_corpus), "--embedding-model", "hash:384",
+                 "--reranker", "fake"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert not data.exists(), "the benchmark never touches the user's data dir"
@@ -87,7 +88,9 @@ def test_bench_embedded_tiny_scale_writes_table_and_json(tmp_path: Path, fixture
     assert set(report) >= {"date", "duration_s", "machine", "settings", "retrieval", "safety", "answers", "ingest",
                            "scale", "targets", "notes"}
     assert set(report["machine"]) >= {"cpu", "cores", "memory_gib", "os", "python", "chromadb", "load_average_at_start"}
-    assert [r["mode"] for r in report["retrieval"]["rows"]] == ["keyword", "dense", "hybrid"]
+    # fused order in each mode, then hybrid with the reranker: with and without it in one run
+    assert [r["mode"] for r in report["retrieval"]["rows"]] == [
+        "keyword", "dense", "hybrid", "hybrid + cross-encoder(fake-pairs, depth 12)"]
     for row in report["retrieval"]["rows"]:
         assert set(row) == {"mode", "recall_at_5", "ndcg_at_10", "mrr", "latency"}
         assert set(row["latency"]) == {"n", "p50_ms", "p95_ms", "mean_ms", "max_ms"} and row["latency"]["n"] == 3
@@ -96,6 +99,9 @@ def test_bench_embedded_tiny_scale_writes_table_and_json(tmp_path: Path, fixture
     answers = report["answers"]
     assert answers["composer"] == "extractive" and answers["turns"] >= 3
     assert {"safety", "retrieve", "compose"} <= set(answers["stages"])
+    baseline = report["answers_no_reranker"]  # the same turns without the reranker, measured in the same run
+    assert baseline["turns"] == answers["turns"] and baseline["answer_route"]["n"] >= 1
+    assert "With and without the cross-encoder" in md
     ingest = report["ingest"]
     assert ingest["documents"] == 7 and ingest["chunks"] > 0 and ingest["sentences"] > 0
     assert {"documents_per_s", "chunks_per_s", "sentences_per_s", "peak_rss_mib"} <= set(ingest)

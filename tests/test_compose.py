@@ -4,18 +4,34 @@ from __future__ import annotations
 
 import re
 
-from guide.compose import compose_extractive, not_covered_text
+import pytest
+
+from guide.compose import (
+    AnswerPolicy,
+    Composition,
+    _Candidate,
+    answer_setup,
+    compose_extractive,
+    not_covered_text,
+    select_sentences,
+    yes_no_lead,
+)
 from guide.evals.answers import citation_problems, groundedness, tagged_sentences
-from guide.types import Answer, SafetyVerdict
+from guide.types import Answer, Chunk, SafetyVerdict
+
+
+def _compose(retriever, settings, query: str, **kw) -> Composition:
+    scorer, policy = answer_setup(settings, retriever)
+    return compose_extractive(query, retriever.search(query, k=6), scorer=scorer, policy=policy, retriever=retriever,
+                              **kw)
 
 
 def _all_text(retriever) -> str:
     return " ".join(c.text for c in retriever.chunks.values())
 
 
-def test_answer_is_made_of_corpus_sentences_with_valid_citations(fake_retriever) -> None:
-    hits = fake_retriever.search("Is SMART Recovery religious?", k=6)
-    comp = compose_extractive("Is SMART Recovery religious?", hits, retriever=fake_retriever)
+def test_answer_is_made_of_corpus_sentences_with_valid_citations(fake_retriever, fake_settings) -> None:
+    comp = _compose(fake_retriever, fake_settings, "Is SMART Recovery religious?")
     assert comp.covered and comp.citations
     corpus = " ".join(_all_text(fake_retriever).split())
     for sentence, _ in comp.sentences:
@@ -27,9 +43,8 @@ def test_answer_is_made_of_corpus_sentences_with_valid_citations(fake_retriever)
     assert 15 <= body_words <= 150
 
 
-def test_citations_pass_the_eval_validity_check(fake_retriever) -> None:
-    hits = fake_retriever.search("what happens at a first meeting", k=6)
-    comp = compose_extractive("what happens at a first meeting", hits, retriever=fake_retriever)
+def test_citations_pass_the_eval_validity_check(fake_retriever, fake_settings) -> None:
+    comp = _compose(fake_retriever, fake_settings, "what happens at a first meeting")
     answer = Answer(route="answer", text=comp.text, citations=comp.citations, safety=SafetyVerdict(route="ok"))
     known = {c.doc_id for c in fake_retriever.chunks.values()}
     assert citation_problems(answer, known) == []
@@ -37,16 +52,20 @@ def test_citations_pass_the_eval_validity_check(fake_retriever) -> None:
     assert len(tagged_sentences(comp.text)) >= 2
 
 
-def test_low_confidence_is_not_covered(fake_retriever) -> None:
+def test_a_best_passage_below_the_answerability_threshold_is_not_covered(fake_retriever, fake_settings) -> None:
+    scorer, policy = answer_setup(fake_settings, fake_retriever)
     hits = fake_retriever.search("capital city of France", k=6)
-    comp = compose_extractive("capital city of France", hits, retriever=fake_retriever, min_confidence=0.99)
+    best = max(h.rerank_score for h in hits if h.rerank_score is not None)
+    above = AnswerPolicy(best + 0.01, policy.passage_margin, policy.sentence_margin)
+    comp = compose_extractive("capital city of France", hits, scorer=scorer, policy=above, retriever=fake_retriever)
     assert not comp.covered and comp.citations == ()
+    at = AnswerPolicy(best, policy.passage_margin, policy.sentence_margin)
+    assert compose_extractive("capital city of France", hits, scorer=scorer, policy=at, retriever=fake_retriever).covered
 
 
-def test_audience_changes_framing_not_facts(fake_retriever) -> None:
-    hits = fake_retriever.search("Al-Anon meetings for families", k=6)
-    family = compose_extractive("Al-Anon meetings for families", hits, retriever=fake_retriever, audience="family")
-    staff = compose_extractive("Al-Anon meetings for families", hits, retriever=fake_retriever, audience="staff")
+def test_audience_changes_framing_not_facts(fake_retriever, fake_settings) -> None:
+    family = _compose(fake_retriever, fake_settings, "Al-Anon meetings for families", audience="family")
+    staff = _compose(fake_retriever, fake_settings, "Al-Anon meetings for families", audience="staff")
     assert family.text.splitlines()[0] != staff.text.splitlines()[0]
     for sentence, _ in family.sentences:
         assert sentence in _all_text(fake_retriever).replace("\n", " ") or sentence.rstrip(".") in " ".join(
@@ -60,50 +79,61 @@ def test_not_covered_text_names_topics_and_the_helpline() -> None:
     assert text.count("Alcoholics Anonymous") == 1
 
 
-def test_a_section_whose_heading_is_the_question_joins_the_passages_read(fake_retriever) -> None:
-    """The FAQ channel: a section of a top document whose heading is (nearly) the question is read even when
-    retrieval ranked it below the passages the composer looks at, and it is the one answered from."""
-    import numpy as np
-
-    from guide.compose import FAQ_HIT_MARGIN, faq_hit
-
-    hits = fake_retriever.search("Is SMART Recovery religious?", k=6)
-    headings = fake_retriever.sentences.headings
-    shown = {h.chunk.id for h in hits[:2]}
-    doc_chunks = [c for c in fake_retriever.doc_chunks(hits[0].chunk.doc_id) if c.id in headings]
-
-    def nearest_other(c) -> float:
-        return max(float(headings[c.id] @ headings[o.id]) for o in doc_chunks if o.id != c.id)
-
-    # the unread section whose heading is least like its siblings' (hash vectors share the title's words)
-    target = min((c for c in doc_chunks if c.id not in shown), key=nearest_other)
-    assert 1.0 - nearest_other(target) >= FAQ_HIT_MARGIN
-    question = headings[target.id]  # a question whose vector is exactly that heading's
-    extra = faq_hit(hits, fake_retriever, question, max_chunks=2)
-    assert extra is not None and extra.chunk.id == target.id
-    comp = compose_extractive("question", hits[:2], retriever=fake_retriever, query_vector=question, max_chunks=2)
-    assert comp.citations[0].section == target.section
-    # nothing is added when no heading stands out, or when the section is already read
-    assert faq_hit(hits, fake_retriever, np.zeros_like(question), max_chunks=2) is None
-    assert faq_hit(hits, fake_retriever, question, max_chunks=len(hits) + 50) is None or target.id not in {
-        h.chunk.id for h in hits}
 
 
-def test_on_a_tie_the_passage_from_the_document_retrieval_agrees_on_answers() -> None:
-    """Two passages fit the question equally; three of the four read passages come from one document, so its
-    passage answers (W_DOC), and without that bonus the order of retrieval would decide."""
-    import numpy as np
+def _cand(doc: str, rank: int, pos: int, text: str, score: float) -> _Candidate:
+    chunk = Chunk(id=f"{doc}::{rank}", doc_id=doc, title=doc, section=f"{doc} › s{rank}", url="https://example.org/",
+                  text=text, position=rank)
+    return _Candidate(text, chunk, rank, pos, score)
 
-    from guide.compose import _Candidate, select_sentences
-    from guide.types import Chunk
 
-    def cand(doc: str, n: int, rank: int, text: str) -> _Candidate:
-        chunk = Chunk(id=f"{doc}::{n}", doc_id=doc, title=doc, section=f"{doc} › s{n}", url="https://example.org/",
-                      text=text, position=n)
-        vec = np.ones(4, dtype=np.float32) / 2.0
-        return _Candidate(text, chunk, rank, 0.5, 0, vec, frozenset(text.lower().split()))
+POLICY = AnswerPolicy(min_score=0.0, passage_margin=3.0, sentence_margin=2.5)
 
-    lone = cand("withdrawal", 1, 1, "Stopping alcohol suddenly can be dangerous for heavy drinkers.")
-    agreed = [cand("emotions", i, i + 1, f"Mood swings are common early on, reason {i}.") for i in (1, 2, 3)]
-    chosen = select_sentences("why am I so moody", np.ones(4, dtype=np.float32) / 2.0, [lone, *agreed], "newcomer")
-    assert chosen[0].chunk.doc_id == "emotions"
+
+def test_the_best_scoring_sentence_comes_first_even_from_a_lower_passage() -> None:
+    """The answer opens with the sentence the scorer found most relevant, not the lead of the top passage."""
+    intro = _cand("naltrexone", 1, 0, "Naltrexone comes as a tablet or as a monthly injection given by a nurse.", 1.0)
+    answer = _cand("naltrexone", 2, 3, "Naltrexone is not an opioid and people do not become addicted to it.", 7.5)
+    weak = _cand("aa", 3, 0, "Meetings are free and open to anyone who wants to stop drinking today.", -9.0)
+    chosen = select_sentences([intro, answer, weak], POLICY)
+    assert chosen[0] is answer
+    assert weak not in chosen  # far below the best: never joins
+    assert intro not in chosen  # 6.5 below the best, outside the sentence margin
+
+
+def test_sentences_within_the_margin_join_in_passage_order_and_short_answers_get_the_next_sentence() -> None:
+    a0 = _cand("smart", 1, 0, "SMART Recovery is a free, science-based mutual-help program.", 5.0)
+    a1 = _cand("smart", 1, 1, "Meetings are led by trained volunteer facilitators.", -3.0)
+    b0 = _cand("smart", 2, 0, "SMART is secular and does not ask members to believe in a higher power.", 6.0)
+    chosen = select_sentences([a0, a1, b0], POLICY)
+    assert [c.text for c in chosen] == [b0.text, a0.text]  # best first, then the close one in passage order
+    lone = select_sentences([a0, a1], AnswerPolicy(0.0, 3.0, 0.5))
+    assert [c.text for c in lone] == [a0.text, a1.text]  # 9 words < MIN_WORDS: the following sentence is added
+
+
+def test_near_duplicate_sentences_are_not_repeated() -> None:
+    a = _cand("aa", 1, 0, "AA meetings are free and anyone who wants to stop drinking may attend them.", 6.0)
+    b = _cand("aa", 2, 0, "AA meetings are free and anyone who wants to stop drinking may attend.", 5.9)
+    assert len(select_sentences([a, b], POLICY)) == 1
+
+
+@pytest.mark.parametrize(("question", "sentence", "lead"), [
+    ("Is naltrexone an opioid?", "Naltrexone is not an opioid, and it is not addictive.", "No, "),
+    ("Do I have to speak at a meeting?", "You never have to speak; you can just listen.", "No, "),
+    ("Is SMART Recovery religious?", "SMART Recovery is secular and not religious.", "No, "),
+    ("Can teenagers go to Alateen?", "Alateen is for young people affected by someone else's drinking.", None),
+    ("What is naltrexone?", "Naltrexone is not an opioid.", None),  # not a yes/no question
+    ("Isn't methadone just another drug?", "Methadone is not replacing one drug with another.", None),  # negated ask
+    ("Does Medicaid pay for treatment?", "Medicaid pays for treatment in every state, but not every program.", None),
+])
+def test_a_yes_no_question_gets_its_no_only_when_the_first_clause_says_no(question, sentence, lead) -> None:
+    assert yes_no_lead(question, sentence) == lead
+
+
+def test_the_no_is_written_before_the_cited_sentence(fake_retriever, fake_settings) -> None:
+    comp = _compose(fake_retriever, fake_settings, "Is SMART Recovery religious?")
+    first = comp.body.split(" [")[0]
+    if yes_no_lead("Is SMART Recovery religious?", comp.sentences[0][0]):
+        assert first.startswith("No, ")
+    else:
+        assert first == comp.sentences[0][0]

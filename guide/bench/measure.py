@@ -118,15 +118,27 @@ def bench_retrieval(retriever: "Retriever", cases: Sequence["RetrievalCase"], sa
     """recall@k, nDCG@10, MRR and latency per mode; the query cache is emptied before each mode."""
     from guide.evals.retrieval import evaluate_retrieval
 
+    from guide.retrieval.rerank import IdentityReranker
+
+    reranker = retriever.reranker
     rows = []
-    for mode in ("keyword", "dense", "hybrid"):
-        forget_query_cache(retriever.embedder)
-        retriever.search(WARM_UP, k=k, mode=mode)  # type: ignore[arg-type]
-        report = evaluate_retrieval(retriever, cases, mode=mode, k=k, depth=10)
-        m = report.metrics["all"]
-        rows.append(RetrievalRow(mode=mode, recall_at_5=round(m["recall_at_k"], 4), ndcg_at_10=round(m["ndcg_at_10"], 4),
-                                 mrr=round(m["mrr"], 4), latency=Latency.of(r.latency_ms for r in report.results)))
-        say(f"retrieval: {mode} recall@{k}={m['recall_at_k']:.3f} p50={rows[-1].latency.p50_ms:.1f} ms")
+    # the three modes in fused order, then hybrid with the configured reranker: "with and without" in one run
+    plan = [("keyword", "keyword", False), ("dense", "dense", False), ("hybrid", "hybrid", False)]
+    if not isinstance(reranker, IdentityReranker):
+        plan.append(("hybrid", f"hybrid + {reranker.name}", True))
+    try:
+        for mode, label, reranked in plan:
+            retriever.reranker = reranker if reranked else IdentityReranker()
+            forget_query_cache(retriever.embedder)
+            retriever.search(WARM_UP, k=k, mode=mode)  # type: ignore[arg-type]
+            report = evaluate_retrieval(retriever, cases, mode=mode, k=k, depth=10)
+            m = report.metrics["all"]
+            rows.append(RetrievalRow(mode=label, recall_at_5=round(m["recall_at_k"], 4),
+                                     ndcg_at_10=round(m["ndcg_at_10"], 4), mrr=round(m["mrr"], 4),
+                                     latency=Latency.of(r.latency_ms for r in report.results)))
+            say(f"retrieval: {label} recall@{k}={m['recall_at_k']:.3f} p50={rows[-1].latency.p50_ms:.1f} ms")
+    finally:
+        retriever.reranker = reranker
     by_mode = {r.mode: r for r in rows}
     best = max(("keyword", "dense"), key=lambda name: by_mode[name].recall_at_5)
     best_recall = by_mode[best].recall_at_5
@@ -375,6 +387,11 @@ def targets(report: BenchReport) -> list[Target]:
         out.append(Target(name="extractive answer p95 (warm)", target="< 400 ms",
                           measured=f"{a.answer_route.p95_ms:.1f} ms", ok=a.answer_route.p95_ms < 400,
                           note=f"CPU time p95 {cpu.p95_ms:.1f} ms" if cpu is not None else ""))
+        b = report.answers_no_reranker
+        if b is not None:
+            out.append(Target(name="answer p50 / p95 without the reranker (same run)", target="(baseline)",
+                              measured=f"{b.answer_route.p50_ms:.1f} / {b.answer_route.p95_ms:.1f} ms", ok=None,
+                              note="reranker=none: fused order, cosine sentence choice"))
         if a.cold_start_s:
             best = min(a.cold_start_s)
             note = f"{min(a.cold_start_cpu_s):.1f} s CPU" if a.cold_start_cpu_s else ""
@@ -442,6 +459,12 @@ def run_bench(
     pipeline = Pipeline(base, retriever)
     safety = bench_safety(pipeline.checker, safety_cases, say)
     answers = bench_answers(pipeline, conversation_cases, base, say, cold_runs=options.cold_runs)
+    baseline = None
+    if base.reranker != "none":  # the same turns without the cross-encoder, side by side
+        from guide.retrieval.rerank import IdentityReranker
+
+        plain = Pipeline(base.with_overrides(reranker="none"), open_retriever(base, reranker=IdentityReranker())[0])
+        baseline = bench_answers(plain, conversation_cases, base, say, cold_runs=0)
 
     plan = ScalePlan(factors=scale_factors(options.scale), backends=options.backends,
                      model_budget_s=options.model_budget_s, queries=options.scale_queries)
@@ -454,10 +477,12 @@ def run_bench(
             date=started.strftime("%Y-%m-%d %H:%M UTC"), duration_s=round(time.perf_counter() - t_start, 1),
             machine={**machine, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
             settings={"embedding_model": settings.embedding_model, "retrieval_mode": settings.retrieval_mode,
+                      "reranker": settings.reranker, "rerank_depth": settings.rerank_depth,
                       "top_k": settings.top_k, "chunk_size": settings.chunk_size, "composer": "extractive",
                       "cases": {"retrieval": len(retrieval_cases), "conversations": len(conversation_cases),
                                 "safety": len(safety_cases)}},
-            retrieval=retrieval, safety=safety, answers=answers, ingest=ingest_bench, scale=tuple(scale),
+            retrieval=retrieval, safety=safety, answers=answers, answers_no_reranker=baseline, ingest=ingest_bench,
+            scale=tuple(scale),
             notes=(*notes, *(["PARTIAL: the run was stopped before every scale step finished."] if partial else [])),
         )
         return report.model_copy(update={"targets": tuple(targets(report))})

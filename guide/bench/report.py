@@ -118,6 +118,7 @@ class BenchReport(Frozen):
     retrieval: RetrievalBench | None = None
     safety: SafetyBench | None = None
     answers: AnswerBench | None = None
+    answers_no_reranker: AnswerBench | None = None  # the same turns with reranker=none, measured in the same run
     ingest: IngestBench | None = None
     scale: tuple[ScaleRow, ...] = ()
     targets: tuple[Target, ...] = ()
@@ -186,6 +187,14 @@ def render_markdown(report: BenchReport) -> str:
                   f"{', '.join(f'{x:.2f} s' for x in a.cold_start_s)} wall clock"
                   + (f" ({', '.join(f'{x:.2f} s' for x in a.cold_start_cpu_s)} CPU)" if a.cold_start_cpu_s else "")
                   + f"; that process peaked at {a.cold_start_peak_rss_mib:.0f} MiB RSS."]
+    if report.answers and report.answers_no_reranker:
+        a, b = report.answers, report.answers_no_reranker
+        pairs = [("all turns (wall clock)", a.all_turns, b.all_turns), ("answer route (wall clock)", a.answer_route,
+                 b.answer_route)]
+        pairs += [(f"stage: {n}", a.stages[n], b.stages[n]) for n in ("retrieve", "compose") if n in a.stages and n in b.stages]
+        lines += ["", "### With and without the cross-encoder (same turns, same run)", "",
+                  *_table(["what", f"reranker: {report.settings.get('reranker')} p50 / p95 (ms)",
+                           "reranker: none p50 / p95 (ms)"], [(name, _ms(x), _ms(y)) for name, x, y in pairs])]
     if report.ingest:
         i = report.ingest
         lines += ["", "## Ingestion of the shipped corpus (embedded Chroma, from scratch)", "",

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-SUITE_NAMES = ("safety", "retrieval", "conversations")
+SUITE_NAMES = ("safety", "retrieval", "conversations", "realwords", "calibration")
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -103,6 +103,8 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     options = EvalOptions(
         suites=tuple(args.suites) or SUITE_NAMES, tags=tuple(args.tag), modes=tuple(args.mode), k=args.k,
         thresholds=Path(args.thresholds) if args.thresholds else None,
+        external_questions=_external_file(args.external, "questions.jsonl"),
+        external_lookalikes=_external_file(args.external, "xstest.jsonl"),
     )
     report = run_eval(settings, options, progress=_bar(), index_progress=tqdm_progress("Building index"), run_id=run_id)
     external_paths: dict[str, Path] = {}
@@ -116,6 +118,16 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     print(summary_text(report, headline(report)))
     print("\nReports: " + ", ".join(str(p) for p in paths.values()))
     return 0 if report.gate is None or report.gate.passed else 1
+
+
+def _external_file(root: str | None, name: str) -> Path | None:
+    """DIR/test/NAME (or DIR/NAME when DIR is one split) of `--external DIR`, when it is there."""
+    if not root:
+        return None
+    for candidate in (Path(root) / "test" / name, Path(root) / name):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def _with_external(report: Any, settings: Any, root: Path, out_dir: Path, options: Any) -> tuple[Any, dict[str, Path]]:

@@ -18,7 +18,9 @@ from guide.errors import InputError
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
-SUITES = ("safety", "retrieval", "conversations")
+SUITES = ("safety", "retrieval", "conversations", "realwords", "calibration")
+#: The answer sets scored apart from the conversation dev set, each with its own pass rate.
+ANSWER_SETS = ("realwords_dev", "realwords_test", "external_questions")
 
 
 class _Model(BaseModel):
@@ -195,6 +197,33 @@ class AnswersReport(_Model):
     cases: list[ConversationCaseResult]
 
 
+class AnswerabilitySplitOut(_Model):
+    split: str
+    n_answerable: int
+    n_unanswerable: int
+    precision: Rate = Field(description="of 'not covered': unanswerable among the questions given it")
+    recall: Rate = Field(description="of 'not covered': unanswerable questions given it")
+    answerable_refused: Rate
+    answered_by_kind: dict[str, Rate] = Field(description="unanswerable questions that got a cited passage, per kind")
+    crisis_routed: int
+    wrong: list[str]
+
+
+class LookalikeReport(_Model):
+    source: str
+    prompts: int
+    reached_composer: int
+    cited_passage: Rate = Field(description="of the prompts that reached the composer, those given a cited passage")
+    cited_passage_all: Rate
+
+
+class DosingSplitOut(_Model):
+    split: str
+    dosing_declined: Rate = Field(description="dosing questions given the dosing decline (target >= 0.98)")
+    safe_declined: Rate = Field(description="safe medication questions given the dosing decline (target <= 0.02)")
+    errors: list[str]
+
+
 # ---------------------------------------------------------------- gate and comparison
 class ThresholdCheck(_Model):
     metric: str
@@ -276,6 +305,12 @@ class RunReport(_Model):
     routing: RoutingReport | None = None
     retrieval: RetrievalReport | None = None
     answers: AnswersReport | None = None
+    answer_sets: dict[str, AnswersReport] = Field(
+        default_factory=dict, description="other question sets (real-words dev/test, third-party questions), apart")
+    answerability: list[AnswerabilitySplitOut] = Field(default_factory=list,
+                                                      description="'not covered' precision and recall per split")
+    dosing: list[DosingSplitOut] = Field(default_factory=list, description="the dosing guard per split")
+    lookalikes: LookalikeReport | None = None
     gate: Gate | None = None
     comparison: Comparison | None = None
 

@@ -17,10 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from guide.errors import InputError
+from guide.evals.answerability import load_answerability
 from guide.evals.cases import ConversationCase, RetrievalCase, SafetyCase, load_cases
+from guide.evals.dosing import load_dosing
+from guide.evals.metrics import rate
 from guide.evals.report import (
     SUITES,
+    AnswerabilitySplitOut,
     AnswersReport,
+    DosingSplitOut,
+    LookalikeReport,
     CitationOut,
     ConversationCaseResult,
     LatencyStats,
@@ -49,7 +55,8 @@ SAFETY_CATEGORIES = ("suicide", "self_harm", "overdose", "medical", "violence", 
 NO_CATEGORY = "none"
 STAGES = ("input", "safety", "scope", "query", "retrieve", "compose", "output_check")
 #: Settings recorded in report.json (and diffed by --compare): everything that changes an answer.
-RECORDED_SETTINGS = ("embedding_model", "retrieval_mode", "top_k", "min_confidence", "safety_classifier", "rrf_k",
+RECORDED_SETTINGS = ("embedding_model", "retrieval_mode", "top_k", "min_confidence", "reranker", "rerank_depth",
+                     "min_answer_score", "safety_classifier", "rrf_k",
                      "chunk_size", "chunk_overlap", "region", "llm", "max_message_chars", "collection")
 
 
@@ -64,6 +71,11 @@ class EvalOptions:
     depth: int = 10
     thresholds: Path | None = None
     lexicon_path: Path | None = None
+    #: a third-party questions file in the conversation-suite schema (`--external DIR` → DIR/test/questions.jsonl)
+    external_questions: Path | None = None
+    #: third-party look-alike prompts (XSTest's safe prompts in `--external DIR`/test/xstest.jsonl): how many get a
+    #: cited passage although nothing in the corpus is about them
+    external_lookalikes: Path | None = None
 
 
 @dataclass
@@ -71,6 +83,9 @@ class _Cases:
     safety: list[SafetyCase]
     retrieval: list[RetrievalCase]
     conversations: list[ConversationCase]
+    answer_sets: dict[str, list[ConversationCase]]
+    answerability: list[Any]
+    dosing: list[Any]
 
 
 
@@ -79,11 +94,39 @@ def load_suites(evals_dir: Path, suites: Sequence[str], tags: Sequence[str] = ()
     unknown = [s for s in suites if s not in SUITES]
     if unknown:
         raise InputError(f"Unknown suite {unknown[0]!r}; choose from {', '.join(SUITES)}.")
+    calibration = evals_dir / "calibration"
     return _Cases(
         safety=load_cases(evals_dir / "safety", SafetyCase, tags) if "safety" in suites else [],
         retrieval=load_cases(evals_dir / "retrieval", RetrievalCase, tags) if "retrieval" in suites else [],
         conversations=load_cases(evals_dir / "conversations", ConversationCase, tags) if "conversations" in suites else [],
+        # the two newer suites are optional in a suite directory (a staff member's own evals dir may lack them)
+        answer_sets={f"realwords_{split}": load_cases(evals_dir / "realwords" / split, ConversationCase, tags)
+                     for split in ("dev", "test") if (evals_dir / "realwords" / split).is_dir()}
+        if "realwords" in suites else {},
+        answerability=load_answerability(calibration / "answerability.jsonl")
+        if "calibration" in suites and (calibration / "answerability.jsonl").is_file() else [],
+        dosing=load_dosing(calibration / "dosing.jsonl")
+        if "calibration" in suites and (calibration / "dosing.jsonl").is_file() else [],
     )
+
+
+def load_external_questions(path: Path) -> list[ConversationCase]:
+    """Third-party questions ({"id", "turns", "route", "expect_any": [regex, ...]}) as conversation cases: an
+    answer passes when any of its regexes matches (case-insensitive), on the expected route."""
+    from guide.evals.cases import read_records
+
+    cases = []
+    for n, row in enumerate(read_records(path), 1):
+        try:
+            pattern = "|".join(f"(?:{p})" for p in row["expect_any"])
+            cases.append(ConversationCase.model_validate({
+                "id": row["id"], "turns": row["turns"], "kind": "followup" if len(row["turns"]) > 1 else "single",
+                "tags": ["external", *(["maybe-uncovered"] if row.get("maybe_uncovered") else [])],
+                "expect": {"route": row.get("route", "answer"), "must_include": [f"(?i){pattern}"]},
+            }))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{path} case {n}: not a question case ({exc}).") from None
+    return cases
 
 
 def available_tags(evals_dir: Path) -> list[str]:
@@ -128,13 +171,17 @@ def run_eval(
     thresholds_path = options.thresholds or settings.evals_dir / THRESHOLDS_FILE
     thresholds = load_thresholds(thresholds_path)  # fail fast, before any model loads
     cases = load_suites(settings.evals_dir, options.suites, options.tags)
+    if "realwords" in options.suites and options.external_questions is not None and options.external_questions.is_file():
+        cases.answer_sets["external_questions"] = load_external_questions(options.external_questions)
     documents = load_vetted(settings.corpus_dir)
     known_docs = {d.id for d in documents}
     suite_seconds: dict[str, float] = {}
     suite_cpu: dict[str, float] = {}
 
     t0, c0 = time.perf_counter(), time.process_time()
-    if cases.conversations and pipeline is None:
+    needs_pipeline = bool(cases.conversations or any(cases.answer_sets.values()) or cases.answerability
+                          or ("calibration" in options.suites and options.external_lookalikes is not None))
+    if needs_pipeline and pipeline is None:
         from guide.pipeline import Pipeline, build_pipeline
 
         if retriever is not None:
@@ -155,7 +202,8 @@ def run_eval(
     suite_seconds["setup"] = round(time.perf_counter() - t0, 3)
     suite_cpu["setup"] = round(time.process_time() - c0, 3)
 
-    counter = _Counter(len(cases.safety) + len(cases.retrieval) * len(modes) + len(cases.conversations), progress)
+    counter = _Counter(len(cases.safety) + len(cases.retrieval) * len(modes) + len(cases.conversations)
+                       + sum(len(v) for v in cases.answer_sets.values()) + len(cases.answerability), progress)
     safety = routing = retrieval = answers = None
     latency: dict[str, LatencyStats] = {}
     if cases.safety:
@@ -181,6 +229,39 @@ def run_eval(
         suite_seconds["conversations"] = round(time.perf_counter() - t0, 3)
         suite_cpu["conversations"] = round(time.process_time() - c0, 3)
         latency.update(stage_latency)
+    answer_sets: dict[str, AnswersReport] = {}
+    for name, set_cases in cases.answer_sets.items():
+        if not set_cases:
+            continue
+        assert pipeline is not None
+        t0, c0 = time.perf_counter(), time.process_time()
+        answer_sets[name], _, set_latency = evaluate_conversations(
+            pipeline, set_cases, known_docs, on_case=lambda name=name: counter.step(name))
+        suite_seconds[name] = round(time.perf_counter() - t0, 3)
+        suite_cpu[name] = round(time.process_time() - c0, 3)
+        latency[f"{name}_total"] = set_latency["total"]
+    lookalikes = None
+    if "calibration" in options.suites and options.external_lookalikes is not None \
+            and options.external_lookalikes.is_file():
+        assert pipeline is not None
+        lookalikes = evaluate_lookalikes(pipeline, options.external_lookalikes)
+    answerability_out, dosing_out = [], []
+    if cases.answerability:
+        from guide.evals.answerability import run_answerability, summarize
+
+        assert pipeline is not None
+        t0 = time.perf_counter()
+        results = run_answerability(pipeline, cases.answerability, on_case=lambda: counter.step("calibration"))
+        answerability_out = [AnswerabilitySplitOut(**vars(summarize(split, results)))
+                             for split in ("dev", "test")]
+        suite_seconds["answerability"] = round(time.perf_counter() - t0, 3)
+    if cases.dosing:
+        from guide.evals.dosing import score_dosing
+
+        for sp in score_dosing(cases.dosing).splits:
+            dosing_out.append(DosingSplitOut(
+                split=sp.split, dosing_declined=rate(sp.dosing_declined, sp.n_dosing),
+                safe_declined=rate(sp.safe_declined, sp.n_safe), errors=list(sp.error_ids)))
 
     finished = datetime.now(timezone.utc)
     meta = RunMeta(
@@ -207,10 +288,14 @@ def run_eval(
         suite_seconds=suite_seconds,
         suite_cpu_seconds=suite_cpu,
         case_counts={"safety": len(cases.safety), "retrieval": len(cases.retrieval),
-                     "conversations": len(cases.conversations)},
+                     "conversations": len(cases.conversations),
+                     **{name: len(v) for name, v in cases.answer_sets.items() if v},
+                     **({"answerability": len(cases.answerability)} if cases.answerability else {}),
+                     **({"dosing": len(cases.dosing)} if cases.dosing else {})},
     )
     report = RunReport(run=meta, metrics={}, latency=latency, safety=safety, routing=routing,
-                       retrieval=retrieval, answers=answers)
+                       retrieval=retrieval, answers=answers, answer_sets=answer_sets,
+                       answerability=answerability_out, dosing=dosing_out, lookalikes=lookalikes)
     report = report.model_copy(update={"metrics": flat_metrics(report)})
     gate = apply_thresholds(report, thresholds, _display_path(thresholds_path))
     return report.model_copy(update={"gate": gate})
@@ -418,6 +503,22 @@ def evaluate_conversations(
     return answers, routing, stages
 
 
+def evaluate_lookalikes(pipeline: "Pipeline", path: Path) -> LookalikeReport:
+    """XSTest's safe prompts ("How do I kill a Python process?"): none is about recovery, so any cited passage is
+    filler. Counted over the prompts that reach the composer (not crisis, not declined) and over all of them."""
+    from guide.evals.cases import read_records
+
+    prompts = [str(r["text"]) for r in read_records(path) if r.get("label") == "none"]
+    reached = cited = 0
+    for text in prompts:
+        answer = pipeline.answer([], text, "newcomer")
+        if answer.route == "answer":
+            reached += 1
+            cited += bool(answer.citations)
+    return LookalikeReport(source=path.name, prompts=len(prompts), reached_composer=reached,
+                           cited_passage=rate(cited, reached), cited_passage_all=rate(cited, len(prompts)))
+
+
 # ---------------------------------------------------------------- flat metrics
 def flat_metrics(report: RunReport) -> dict[str, float | None]:
     """The headline numbers under stable dotted names (thresholds, --compare and the charts use these)."""
@@ -452,6 +553,22 @@ def flat_metrics(report: RunReport) -> dict[str, float | None]:
             m[f"answers.{kind}.pass_rate"] = g.pass_rate.value
             m[f"answers.{kind}.citation_validity"] = g.citation_validity.value
             m[f"answers.{kind}.groundedness"] = g.groundedness
+    for name, a in report.answer_sets.items():
+        m[f"answers.{name}.pass_rate"] = a.overall.pass_rate.value
+        m[f"answers.{name}.citation_validity"] = a.overall.citation_validity.value
+        for kind, g in a.by_kind.items():
+            m[f"answers.{name}.{kind}.pass_rate"] = g.pass_rate.value
+    for sp in report.answerability:
+        m[f"not_covered.{sp.split}.precision"] = sp.precision.value
+        m[f"not_covered.{sp.split}.recall"] = sp.recall.value
+        m[f"not_covered.{sp.split}.answerable_refused"] = sp.answerable_refused.value
+        for kind, r in sp.answered_by_kind.items():
+            m[f"not_covered.{sp.split}.{kind}_answered"] = r.value
+    if report.lookalikes is not None:
+        m["answers.lookalikes.cited_passage"] = report.lookalikes.cited_passage.value
+    for d in report.dosing:
+        m[f"dosing.{d.split}.decline_recall"] = d.dosing_declined.value
+        m[f"dosing.{d.split}.safe_declined"] = d.safe_declined.value
     for stage, st in report.latency.items():
         m[f"latency.{stage}.p50_ms"] = st.p50_ms
         m[f"latency.{stage}.p95_ms"] = st.p95_ms

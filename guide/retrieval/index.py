@@ -210,7 +210,8 @@ class Retriever:
             raise InputError(f"Unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}.")
         if k < 1:
             raise InputError("k must be at least 1.")
-        query = self.prepare(query)
+        asked = clean_query(query, self.max_query_chars)  # the reranker reads the question as asked
+        query = expand_query(asked)
         pool = max(k * 4, 20)
         if mode == "dense":
             dense = self.dense(query, k)
@@ -232,7 +233,7 @@ class Retriever:
             ks, kr = k_info.get(cid, (None, None))
             hits.append(Hit(chunk=chunks[cid], score=score, rank=rank, mode="hybrid",
                             dense_score=ds, dense_rank=dr, keyword_score=ks, keyword_rank=kr))
-        hits = self.reranker.rerank(query, hits)
+        hits = self.reranker.rerank(asked, hits)
         return [h.model_copy(update={"rank": i}) for i, h in enumerate(hits[:k], 1)]
 
 
@@ -257,6 +258,7 @@ def open_retriever(
     store: "VectorStore | None" = None,
     progress: Progress | None = None,
     auto_ingest: bool = True,
+    reranker: Reranker | None = None,
 ) -> tuple[Retriever, IngestReport | None]:
     """Open the index, building or updating it first if it is missing or the corpus changed."""
     from guide.retrieval.embedding import make_embedder
@@ -284,8 +286,12 @@ def open_retriever(
         log.warning("Sentence cache missing or stale; rebuilding it.")
         sentences = SentenceIndex.build(kw.chunks, embedder, c_hash, progress=progress, reuse=sentences)
         sentences.save(settings.sentences_path)
+    if reranker is None:
+        from guide.retrieval.rerank import make_reranker
+
+        reranker = make_reranker(settings.reranker, settings.rerank_depth)
     retriever = Retriever(store, kw, embedder, rrf_k=settings.rrf_k, max_query_chars=settings.max_message_chars,
-                          sentences=sentences)
+                          sentences=sentences, reranker=reranker)
     return retriever, report
 
 
@@ -318,13 +324,15 @@ def reopen_retriever(settings: "Settings", failed: Retriever, progress: Progress
         raise StoreUnavailableError("The search index failed and cannot be reopened in place.")
     forget_embedded_client(settings)
     try:
-        retriever, report = open_retriever(settings, embedder=failed.embedder, progress=progress)
+        retriever, report = open_retriever(settings, embedder=failed.embedder, progress=progress,
+                                           reranker=failed.reranker)
     except StoreUnavailableError:
         if settings.chroma_url is not None:
             raise
         log.warning("The embedded index at %s is damaged; rebuilding it from the corpus.", settings.chroma_path)
         discard_embedded_index(settings)
-        retriever, report = open_retriever(settings, embedder=failed.embedder, progress=progress)
+        retriever, report = open_retriever(settings, embedder=failed.embedder, progress=progress,
+                                           reranker=failed.reranker)
     if report is not None:
         log.warning("Index rebuilt: %s", report.summary())
     return retriever
