@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     )
     rerank_depth: int = Field(default=12, ge=1, le=50, description="How many fused candidates the cross-encoder reads.")
     min_answer_score: float = Field(
-        default=-4.0, ge=-20, le=20,
+        default=-2.0, ge=-20, le=20,
         description="Cross-encoder answerability: below this best passage logit the reply is 'not covered' "
         "(calibrated in docs/evaluation.md; min_confidence plays this part with reranker=none).",
     )

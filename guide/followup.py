@@ -89,7 +89,10 @@ def resolve_query(message: str, history: Sequence[Turn], known_subjects: Sequenc
         substituted = substitute_pronoun(message, title)
         if substituted is not None:  # "does it actually work?" -> "does CRAFT actually work?"
             return ResolvedQuery(text=substituted, followup=True, subject=title, reason=f"{reason}; pronoun replaced")
-        parts.append(title)
+        # no pronoun to replace: the earlier question carries both the subject and the need ("what can I do for
+        # myself?" after "My husband drinks too much." is about support for the person asking); the cross-encoder
+        # reads the two together
+        parts.append(topic or title)
     elif topic:
         parts.append(topic)
     return ResolvedQuery(text=" ".join(parts), followup=True, subject=title or topic, reason=reason)

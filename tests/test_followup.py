@@ -41,8 +41,9 @@ def test_followups_carry_the_subject(first: str, title: str | None, follow: str,
         ("does it actually work?", "does SMART Recovery actually work?"),
         ("where can I find them", "where can I find SMART Recovery"),
         ("is that free", "is SMART Recovery free"),
-        ("Is there one near me?", "Is there one near me? SMART Recovery"),  # existential "there" is not a pronoun
-        ("Can teenagers go too?", "Can teenagers go too? SMART Recovery"),  # no pronoun: the subject is appended
+        # existential "there" is not a pronoun; with no pronoun the earlier question (subject and need) is appended
+        ("Is there one near me?", "Is there one near me? What is SMART Recovery?"),
+        ("Can teenagers go too?", "Can teenagers go too? What is SMART Recovery?"),
     ],
 )
 def test_a_pronoun_is_replaced_by_the_subject(follow: str, expected: str) -> None:

@@ -49,6 +49,41 @@ def delta_text(name: str, delta: float | None) -> str:
     return f"{delta:+.4f}"
 
 
+#: Display names of the answer sets scored apart (guide.evals.report.ANSWER_SETS).
+SET_LABELS = {"realwords_dev": "real-words dev", "realwords_test": "real-words test",
+              "external_questions": "third-party questions (test)"}
+#: Sets whose failing questions are counted but never listed: a test split is measured, not read case by case.
+UNLISTED_SETS = frozenset({"realwords_test", "external_questions"})
+
+
+def answer_set_rows(report: "RunReport") -> list[list[str]]:
+    """One row per answer set: n, pass rate, follow-ups, citation validity, failing ids (dev sets only)."""
+    rows = []
+    for name, a in report.answer_sets.items():
+        follow = a.by_kind.get("followup")
+        failing = "(test split: not listed)" if name in UNLISTED_SETS else ", ".join(a.failing) or "none"
+        rows.append([SET_LABELS.get(name, name), str(a.overall.n), rate_text(a.overall.pass_rate),
+                     rate_text(follow.pass_rate) if follow else "—", rate_text(a.overall.citation_validity), failing])
+    return rows
+
+
+def calibration_rows(report: "RunReport") -> list[list[str]]:
+    rows = []
+    for sp in report.answerability:
+        kinds = ", ".join(f"{k} {rate_text(r)}" for k, r in sp.answered_by_kind.items())
+        rows.append([f"not covered ({sp.split})", f"precision {rate_text(sp.precision)}, recall {rate_text(sp.recall)}",
+                     f"answerable refused {rate_text(sp.answerable_refused)}; unanswerable answered: {kinds}; "
+                     f"{sp.crisis_routed} routed to crisis or check-in"])
+    for d in report.dosing:
+        rows.append([f"dosing guard ({d.split})", f"dosing declined {rate_text(d.dosing_declined)}",
+                     f"safe medication questions declined {rate_text(d.safe_declined)}"])
+    if report.lookalikes is not None:
+        lk = report.lookalikes
+        rows.append([f"look-alikes ({lk.source})", f"cited passage {rate_text(lk.cited_passage)} of those reaching the "
+                     f"composer", f"{lk.reached_composer} of {lk.prompts} reached it; of all: {rate_text(lk.cited_passage_all)}"])
+    return rows
+
+
 def headline(report: "RunReport") -> list[tuple[str, str]]:
     """(label, value) pairs shown at the top of every rendering and in the CLI summary."""
     rows: list[tuple[str, str]] = []
@@ -70,6 +105,17 @@ def headline(report: "RunReport") -> list[tuple[str, str]]:
         follow = report.answers.by_kind.get("followup")
         if follow:
             rows.append(("Follow-up pass rate", rate_text(follow.pass_rate)))
+    for name, a in report.answer_sets.items():
+        follow = a.by_kind.get("followup")
+        rows.append((f"Answers: {SET_LABELS.get(name, name)}", rate_text(a.overall.pass_rate)
+                     + (f" · follow-ups {rate_text(follow.pass_rate)}" if follow else "")))
+    for sp in report.answerability:
+        rows.append((f"'Not covered' ({sp.split})", f"precision {rate_text(sp.precision)} · recall {rate_text(sp.recall)}"))
+    for d in report.dosing:
+        rows.append((f"Dosing guard ({d.split})", f"dosing declined {rate_text(d.dosing_declined)} · safe declined "
+                                                  f"{rate_text(d.safe_declined)}"))
+    if report.lookalikes is not None:
+        rows.append(("Look-alike prompts given a cited passage", rate_text(report.lookalikes.cited_passage)))
     total = report.latency.get("total")
     if total and total.n:
         rows.append(("Answer latency", f"p50 {total.p50_ms:.0f} ms · p95 {total.p95_ms:.0f} ms"))
@@ -145,7 +191,7 @@ def to_markdown(report: "RunReport") -> str:
         out += ["", "## Gate", "", "| check | value | status |", "|---|---|---|"]
         out += [f"| {c.metric} {c.op} {c.threshold:g} | {metric_text(c.metric, c.value)} | {c.status.upper()} |"
                 for c in report.gate.checks]
-    out += _md_safety(report) + _md_routing(report) + _md_retrieval(report) + _md_answers(report) + _md_latency(report)
+    out += _md_safety(report) + _md_routing(report) + _md_retrieval(report) + _md_answers(report) + _md_sets(report) + _md_latency(report)
     return "\n".join(out) + "\n"
 
 
@@ -221,6 +267,19 @@ def _md_answers(report: "RunReport") -> list[str]:
         out.append(f"  - answer ({c.route}): {_md_escape(_cut(c.text, 300))}")
         if c.citations:
             out.append("  - cited: " + ", ".join(f"[{x.n}] {x.doc_id}" for x in c.citations))
+    return out
+
+
+def _md_sets(report: "RunReport") -> list[str]:
+    out: list[str] = []
+    if report.answer_sets:
+        out += ["", "## Other question sets", "", "| set | n | pass rate | follow-ups | citation validity | failing |",
+                "|---|---|---|---|---|---|", *[f"| {' | '.join(_md_escape(c) for c in row)} |"
+                                              for row in answer_set_rows(report)]]
+    cal = calibration_rows(report)
+    if cal:
+        out += ["", "## Calibration", "", "| check | figure | detail |", "|---|---|---|",
+                *[f"| {' | '.join(_md_escape(c) for c in row)} |" for row in cal]]
     return out
 
 
@@ -403,7 +462,8 @@ def to_html(report: "RunReport") -> str:
         rows = [[_e(f"{c.metric} {c.op} {c.threshold:g}"), _e(metric_text(c.metric, c.value)),
                  f"<span class='status-{c.status}'>{c.status.upper()}</span>", _e(c.description)] for c in report.gate.checks]
         parts.append("<h2>Gate</h2>" + _table(["check", "value", "status", "what it means"], rows, raw=True))
-    parts += [_html_safety(report), _html_retrieval(report), _html_answers(report), _html_latency(report)]
+    parts += [_html_safety(report), _html_retrieval(report), _html_answers(report), _html_sets(report),
+              _html_latency(report)]
     settings = _table(["setting", "value"], [[k, str(v)] for k, v in r.settings.items()])
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in r.suite_seconds.items()) + " wall; CPU " + \
         ", ".join(f"{k} {v:.1f} s" for k, v in r.suite_cpu_seconds.items())
@@ -492,6 +552,17 @@ def _html_answers(report: "RunReport") -> str:
                    f"<table><tr><th>question</th><th>answer ({_e(c.route)}, expected {_e(c.expected_route)})</th><th>citations</th></tr>"
                    f"<tr><td><ol>{turns}</ol><b>problems</b><ul>{problems}</ul></td><td class='answer'>{_e(c.text)}</td>"
                    f"<td><ul>{cites}</ul></td></tr></table></details>")
+    return "".join(out)
+
+
+def _html_sets(report: "RunReport") -> str:
+    out = []
+    if report.answer_sets:
+        out += ["<h2>Other question sets</h2>", _table(["set", "n", "pass rate", "follow-ups", "citation validity",
+                                                        "failing"], answer_set_rows(report))]
+    cal = calibration_rows(report)
+    if cal:
+        out += ["<h2>Calibration</h2>", _table(["check", "figure", "detail"], cal)]
     return "".join(out)
 
 

@@ -205,7 +205,10 @@ _ILLEGAL_DRUG = (
     r"subs|methadone|pain pills|roxys?)"
 )
 _ILLEGAL = [
-    re.compile(rf"\b(?:where|how|who) (?:can|do|could|to|would|should|might) (?:i |you |we |someone )?(?:buy|get|find|score|cop|order|purchase|source|pick up|grab) (?:some |more |cheap |good |real )?(?:\w+ )?{_ILLEGAL_DRUG}\b(?! test| testing| strips?)"),
+    re.compile(rf"\b(?:where|how|who) (?:can|do|could|to|would|should|might) (?:i |you |we |someone )?(?:buy|get|find|score|cop|order|purchase|source|pick up|grab) (?:some |more |cheap |good |real )?"
+               # not "get off heroin", "get clean from meth", "pick up my methadone" (quitting, or a prescription)
+               rf"(?:(?!(?:off|clean|sober|help|rid|away|out|over|through|into|my|his|her|our|their)\b)\w+ )?"
+               rf"{_ILLEGAL_DRUG}\b(?! test| testing| strips?)"),
     re.compile(rf"\b(?:how (?:do|can|to) (?:i |you |we )?|where to |want to |teach me to )(?:make|cook|synthesi[sz]e|extract|grow|brew|press|manufacture) (?:my own |some |homemade )?{_ILLEGAL_DRUG}\b"),
     re.compile(rf"\bhow to (?:buy|get|score|cop|order) {_ILLEGAL_DRUG}\b"),
     re.compile(r"\b(?:dark ?web|darknet|from a dealer|find a dealer|my plug|a plug|the plug|a connect)\b"),
