@@ -78,9 +78,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def hit_json(hit: Any) -> dict[str, Any]:
+    """A hit for --json: `score` is what ordered it (the cross-encoder's logit when a reranker scored it, else the
+    fused score), so the list always reads best first."""
     c = hit.chunk
+    score = hit.rerank_score if hit.rerank_score is not None else hit.score
     return {"doc_id": c.doc_id, "title": c.title, "section": c.section, "url": c.url,
-            "score": round(hit.score, 6), "text": c.text}
+            "score": round(score, 6), "text": c.text}
 
 
 def cmd_search(args: argparse.Namespace) -> int:

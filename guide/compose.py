@@ -60,22 +60,33 @@ class AnswerPolicy:
     max_passages: int = 3
     #: at most this many sentences are scored per answer (the cross-encoder costs ~0.3 ms per token)
     max_sentences_scored: int = 14
+    #: answer anyway when the best dense cosine reaches this: the cross-encoder underrates misspelled and indirect
+    #: questions ("alanon for my husbnd"), which the bi-encoder still places (None: the score alone decides)
+    dense_floor: float | None = None
 
 
 #: (passage margin, sentence margin) on each scorer's scale, tuned on evals/conversations and evals/realwords/dev
 PAIR_MARGINS = (3.0, 2.5)  # cross-encoder logits (and the fake's logit-like scale)
 COSINE_MARGINS = (0.08, 0.10)  # cosines, the reranker=none baseline
+DENSE_RESCUE = 0.45  # see AnswerPolicy.dense_floor; calibrated with min_answer_score on the answerability dev split
 
 
 def answer_setup(settings: "Settings", retriever: "Retriever") -> "tuple[PairScorer, AnswerPolicy]":
     """The sentence scorer and policy that go with the retriever's reranker: the reranker's own pair scorer
-    and its calibrated logit threshold, or cosines over the sentence index and `min_confidence`."""
-    from guide.retrieval.rerank import CrossEncoderReranker, VectorPairScorer
+    and its calibrated logit threshold (with the dense rescue), or the cosine baseline."""
+    from guide.retrieval.rerank import CrossEncoderReranker
 
     reranker = retriever.reranker
     if isinstance(reranker, CrossEncoderReranker):
         passage, sentence = PAIR_MARGINS
-        return reranker.scorer, AnswerPolicy(settings.min_answer_score, passage, sentence)
+        return reranker.scorer, AnswerPolicy(settings.min_answer_score, passage, sentence, dense_floor=DENSE_RESCUE)
+    return vector_setup(settings, retriever)
+
+
+def vector_setup(settings: "Settings", retriever: "Retriever") -> "tuple[PairScorer, AnswerPolicy]":
+    """Cosines over the sentence index and `min_confidence`: reranker=none, and questions not in English."""
+    from guide.retrieval.rerank import VectorPairScorer
+
     known: dict = {}
     sidx = retriever.sentences
     if sidx is not None:
@@ -202,6 +213,11 @@ _NEGATION = re.compile(r"\b(?:not|no|never|isn't|aren't|doesn't|don't|didn't|can
                        r"nobody|no one|none|nothing|neither|without)\b|n't\b", re.I)
 
 
+#: "No, " is written only when the answering sentence scores this far above the answerability threshold: a "no" in front
+#: of a sentence that does not answer the question would be an invented answer
+YES_NO_MARGIN = 4.0
+
+
 def yes_no_lead(question: str, sentence: str) -> str | None:
     """ "No, " for a yes/no question whose answering sentence says no in its first clause ("Is naltrexone an
     opioid?" → "Naltrexone is not an opioid…"). Only the negative is read off the text: a "yes" is left to the
@@ -210,7 +226,8 @@ def yes_no_lead(question: str, sentence: str) -> str | None:
     if not _YES_NO.match(last) or _NEGATION.search(last):
         return None
     clause = re.split(r"[,;:]| but | although | while ", sentence, maxsplit=1)[0]
-    return "No, " if _NEGATION.search(clause) else None
+    shared = _tokens(last) & _tokens(clause)  # the clause must be about what was asked
+    return "No, " if shared and _NEGATION.search(clause) else None
 
 
 def _next_step(cited_chunks: Sequence[Chunk], retriever: "Retriever | None") -> tuple[str, Chunk] | None:
@@ -241,7 +258,8 @@ def compose_extractive(
     """A short grounded answer with [n] citations, or covered=False when the best passage scores below the
     policy's answerability threshold. Sentences are chosen by the pair scorer's relevance to the question."""
     confidence = answerability(hits)
-    if not hits or confidence < policy.min_score:
+    rescued = policy.dense_floor is not None and confidence_of(hits) >= policy.dense_floor
+    if not hits or (confidence < policy.min_score and not rescued):
         return Composition(text="", body="", citations=(), confidence=confidence, covered=False)
     cands = candidates(read_passages(hits, policy, max_chunks), retriever, policy.max_sentences_scored)
     scores = scorer.score(query, [scored_text(c) for c in cands]) if cands else []
@@ -259,7 +277,7 @@ def compose_extractive(
         return numbers[chunk.id]
 
     parts = [f"{c.text} [{cite(c.chunk)}]" for c in chosen]
-    lead = yes_no_lead(query, chosen[0].text)
+    lead = yes_no_lead(query, chosen[0].text) if chosen[0].score >= policy.min_score + YES_NO_MARGIN else None
     if lead:
         parts[0] = lead + parts[0][0].lower() + parts[0][1:] if _lower_ok(parts[0]) else lead + parts[0]
     body = " ".join(parts)

@@ -41,9 +41,9 @@ class Settings(BaseSettings):
         "orders them and picks the sentences; 'none': fused order and cosine sentence choice (faster, weaker); "
         "'fake': word overlap, for fast tests.",
     )
-    rerank_depth: int = Field(default=12, ge=1, le=50, description="How many fused candidates the cross-encoder reads.")
+    rerank_depth: int = Field(default=8, ge=1, le=50, description="How many fused candidates the cross-encoder reads.")
     min_answer_score: float = Field(
-        default=-2.0, ge=-20, le=20,
+        default=-1.0, ge=-20, le=20,
         description="Cross-encoder answerability: below this best passage logit the reply is 'not covered' "
         "(calibrated in docs/evaluation.md; min_confidence plays this part with reranker=none).",
     )

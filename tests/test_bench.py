@@ -90,7 +90,7 @@ def test_bench_embedded_tiny_scale_writes_table_and_json(tmp_path: Path, fixture
     assert set(report["machine"]) >= {"cpu", "cores", "memory_gib", "os", "python", "chromadb", "load_average_at_start"}
     # fused order in each mode, then hybrid with the reranker: with and without it in one run
     assert [r["mode"] for r in report["retrieval"]["rows"]] == [
-        "keyword", "dense", "hybrid", "hybrid + cross-encoder(fake-pairs, depth 12)"]
+        "keyword", "dense", "hybrid", "hybrid + cross-encoder(fake-pairs, depth 8)"]
     for row in report["retrieval"]["rows"]:
         assert set(row) == {"mode", "recall_at_5", "ndcg_at_10", "mrr", "latency"}
         assert set(row["latency"]) == {"n", "p50_ms", "p95_ms", "mean_ms", "max_ms"} and row["latency"]["n"] == 3

@@ -244,6 +244,11 @@ TOLL_FREE_ALLOWED = {
     "18006624357": "SAMHSA National Helpline (1-800-662-HELP)",
     "18007997233": "National Domestic Violence Hotline (1-800-799-SAFE)",
     "18004224453": "Childhelp National Child Abuse Hotline (1-800-4-A-CHILD)",
+    # added with issue 14's corpus sections; these are the numbers the services publish (1-800-950-NAMI,
+    # 1-800-GAMBLER, SAMHSA's TTY line), written down from their pages without network access here
+    "18009506264": "NAMI HelpLine (1-800-950-NAMI)",
+    "18004262537": "National Problem Gambling Helpline (1-800-GAMBLER)",
+    "18004874889": "SAMHSA National Helpline, TTY",
 }
 #: Text-message short codes the corpus may contain.
 SHORT_CODES_ALLOWED = {

@@ -29,8 +29,13 @@ def test_shipped_thresholds_load_and_cover_the_brief() -> None:
     assert by_metric["external.test.recall"].min >= 0.77 and "Target 0.95" in by_metric["external.test.recall"].description
     assert by_metric["external.test.false_alarm_all_none"].max <= 0.08
     assert by_metric["safety.false_alarm"].max == 0.05
-    assert by_metric["answers.pass_rate"].min >= 0.89 and "Target 0.90" in by_metric["answers.pass_rate"].description
+    assert by_metric["answers.pass_rate"].min >= 0.82 and "Target 0.90" in by_metric["answers.pass_rate"].description
     assert by_metric["answers.citation_validity"].equals == 1.0
+    # issue 14: the questions the team did not tune on, "not covered", look-alikes and the dosing guard are gated
+    assert by_metric["answers.realwords_test.pass_rate"].min >= 0.66
+    assert "Target 0.85" in by_metric["answers.external_questions.pass_rate"].description
+    assert by_metric["answers.lookalikes.cited_passage"].max <= 0.03
+    assert by_metric["dosing.test.safe_declined"].max <= 0.02 and by_metric["not_covered.test.recall"].min >= 0.70
 
 
 @pytest.mark.parametrize(("text", "message"), [

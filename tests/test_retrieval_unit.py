@@ -245,7 +245,10 @@ def test_search_returns_typed_hits_with_provenance(fake_retriever: Retriever, mo
     assert all(isinstance(h, Hit) and isinstance(h.chunk, Chunk) for h in hits)
     assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
     assert {h.mode for h in hits} == {mode}
-    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    # best first: by the reranker's score when it scored the hits (hybrid), else by the mode's own score
+    order = [h.rerank_score if h.rerank_score is not None else h.score for h in hits]
+    assert order == sorted(order, reverse=True)
+    assert (mode == "hybrid") == all(h.rerank_score is not None for h in hits)
     for h in hits:
         assert h.chunk.url.startswith("https://") and h.chunk.section and h.chunk.doc_id
     top = hits[0]

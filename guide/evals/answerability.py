@@ -136,15 +136,11 @@ def threshold_table(results: Sequence[AnswerabilityResult], thresholds: Sequence
                     split: str = "dev") -> list[tuple[float, float, float]]:
     """(threshold, share of answerable refused, share of unanswerable answered) over the cases that reached
     retrieval on `split`: what each candidate threshold would do."""
+    from guide.evals.calibrate import threshold_table as table
+
     rows = [r for r in results if r.case.split == split and r.score == r.score]  # nan: never reached retrieval
-    ans = [r.score for r in rows if r.case.answerable]
-    unans = [r.score for r in rows if not r.case.answerable]
-    out = []
-    for t in thresholds:
-        refused = sum(s < t for s in ans) / len(ans) if ans else 0.0
-        answered = sum(s >= t for s in unans) / len(unans) if unans else 0.0
-        out.append((t, refused, answered))
-    return out
+    return table([r.score for r in rows if r.case.answerable], [r.score for r in rows if not r.case.answerable],
+                 thresholds)
 
 
 def choose_threshold(table: Sequence[tuple[float, float, float]], max_refused: float = 0.05) -> float:

@@ -14,10 +14,11 @@ from guide.compose import confidence_of
 THRESHOLDS = (0.25, 0.30, 0.35, 0.40, 0.45, 0.50)
 
 
-def threshold_table(covered: Sequence[float], uncovered: Sequence[float]) -> list[tuple[float, float, float]]:
+def threshold_table(covered: Sequence[float], uncovered: Sequence[float],
+                    thresholds: Sequence[float] = THRESHOLDS) -> list[tuple[float, float, float]]:
     """(threshold, share of covered refused, share of uncovered answered) for each candidate threshold."""
     rows = []
-    for t in THRESHOLDS:
+    for t in thresholds:
         refused = sum(c < t for c in covered) / len(covered) if covered else 0.0
         answered = sum(u >= t for u in uncovered) / len(uncovered) if uncovered else 0.0
         rows.append((t, refused, answered))

@@ -205,7 +205,9 @@ class Retriever:
         vector = self.embedder.embed([query])[0]
         return self.store.query(vector, k)
 
-    def search(self, query: str, k: int = 5, mode: Mode = "hybrid") -> list[Hit]:
+    def search(self, query: str, k: int = 5, mode: Mode = "hybrid", rerank: bool = True) -> list[Hit]:
+        """The k best hits; in hybrid mode the reranker orders the fused candidates unless `rerank` is False
+        (the pipeline turns it off for questions the English-only cross-encoder cannot read)."""
         if mode not in MODES:
             raise InputError(f"Unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}.")
         if k < 1:
@@ -233,7 +235,8 @@ class Retriever:
             ks, kr = k_info.get(cid, (None, None))
             hits.append(Hit(chunk=chunks[cid], score=score, rank=rank, mode="hybrid",
                             dense_score=ds, dense_rank=dr, keyword_score=ks, keyword_rank=kr))
-        hits = self.reranker.rerank(asked, hits)
+        if rerank:
+            hits = self.reranker.rerank(asked, hits)
         return [h.model_copy(update={"rank": i}) for i, h in enumerate(hits[:k], 1)]
 
 
