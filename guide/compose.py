@@ -1,8 +1,10 @@
 """The default, offline composer: extractive and grounded.
 
-It picks the most relevant sentences from the top passages (similarity to the question, with MMR
-diversity), keeps them verbatim, tags each with [n] for its source, and adds a framing line for the
-audience and a reviewed "next step" line. It never writes a factual sentence of its own.
+It answers only when the best passage clears the answerability threshold, picks the sentences a pair scorer
+(the cross-encoder, or cosines for the baseline) rates most relevant to the question, keeps them verbatim,
+tags each with [n] for its source, and adds a framing line for the audience and a reviewed "next step" line.
+It never writes a factual sentence of its own (the one word it may add is "No, " before a sentence that says no
+to a yes/no question).
 """
 
 from __future__ import annotations
