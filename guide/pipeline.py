@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from guide.compose import (
     Composition,
     answer_setup,
+    crosslingual_setup,
     cited_numbers,
     compose_extractive,
     not_covered_text,
-    vector_setup,
 )
 from guide.errors import GuideError, IndexNotBuiltError, StoreUnavailableError
 from guide.followup import resolve_query
@@ -108,7 +108,7 @@ class Pipeline:
         self.checker = checker if checker is not None else safety.default_checker(settings.safety_classifier)
         self.llm_composer = llm_composer
         self.scorer, self.policy = answer_setup(settings, retriever)
-        self.other_scorer, self.other_policy = vector_setup(settings, retriever)  # for languages other than English
+        self.other_scorer, self.other_policy = crosslingual_setup(settings, retriever)  # languages other than English
         self.retriever_scored = retriever  # the retriever the scorer was set up for (a rebuild swaps both)
         self._titles = sorted({c.title for c in retriever.chunks.values()})
         self._subjects = self._known_subjects()
@@ -233,17 +233,18 @@ class Pipeline:
             return False
         return not (self.settings.chroma_path / "chroma.sqlite3").exists()
 
-    def _search(self, query: str, rerank: bool = True) -> "tuple[Retriever, list[Hit]]":
+    def _search(self, query: str, language: str = "en") -> "tuple[Retriever, list[Hit]]":
         """Hits from the current index, and that index. A search that overlapped a rebuild by another thread may
         have read a half-built store, so it waits for the rebuild (bounded) and searches the new index again."""
         k, mode = max(self.settings.top_k, 6), self.settings.retrieval_mode
         self._ready.wait(HEAL_WAIT_S)
         retriever = self.retriever
-        hits = retriever.search(query, k=k, mode=mode, rerank=rerank)
+        english = language == "en"
+        hits = retriever.search(query, k=k, mode=mode, rerank=english, language=language)
         if not self._ready.is_set() or self.retriever is not retriever:
             self._ready.wait(HEAL_WAIT_S)
             retriever = self.retriever
-            hits = retriever.search(query, k=k, mode=mode, rerank=rerank)
+            hits = retriever.search(query, k=k, mode=mode, rerank=english, language=language)
         return retriever, hits
 
     def _grounded_answer(self, history, cleaned, audience, verdict, side, notice, pinned, timer) -> Answer:
@@ -258,10 +259,10 @@ class Pipeline:
             if resolved.followup and rewrite is not None:  # the LLM resolves references; it falls back itself
                 resolved = replace(resolved, text=rewrite(history, cleaned.text, self._subjects),
                                    reason=f"{resolved.reason} (LLM rewrite)")
-        # the cross-encoder reads English only: other languages keep the fused order and cosine sentence choice
+        # the cross-encoder reads English only: other languages are searched and scored with the multilingual encoder
         english = verdict.language == "en"
         with timer.stage("retrieve"):
-            retriever, hits = self._search(resolved.text, rerank=english)
+            retriever, hits = self._search(resolved.text, language=verdict.language)
         with timer.stage("compose"):
             composition, composer = None, "extractive"
             if self.llm_composer is not None:
@@ -271,7 +272,7 @@ class Pipeline:
                 if retriever is not self.retriever_scored:
                     self.retriever_scored = retriever
                     self.scorer, self.policy = answer_setup(self.settings, retriever)
-                    self.other_scorer, self.other_policy = vector_setup(self.settings, retriever)
+                    self.other_scorer, self.other_policy = crosslingual_setup(self.settings, retriever)
                 scorer, policy = (self.scorer, self.policy) if english else (self.other_scorer, self.other_policy)
                 composition = compose_extractive(resolved.text, hits, scorer=scorer, policy=policy,
                                                  audience=audience, retriever=retriever)

@@ -65,7 +65,7 @@ def fake_settings(tmp_path: Path, fixture_corpus: Path):
     from guide.config import Settings
 
     return Settings(data_dir=tmp_path / "data", corpus_dir=fixture_corpus, embedding_model="hash:384", chroma_url=None,
-                    reranker="fake")
+                    reranker="fake", multilingual_model="none")
 
 
 @pytest.fixture()

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from guide.config import Settings
+    from guide.retrieval.crosslingual import CrossLingualIndex
     from guide.retrieval.embedding import Embedder
     from guide.retrieval.store import VectorStore
 
@@ -170,9 +171,12 @@ class Retriever:
         max_query_chars: int = 4000,
         reranker: Reranker | None = None,
         sentences: SentenceIndex | None = None,
+        crosslingual: "CrossLingualIndex | None" = None,
     ) -> None:
         self.store = store
         self.sentences = sentences
+        #: multilingual vectors of the same chunks: what questions in other languages are searched with
+        self.crosslingual = crosslingual
         self.keyword = keyword
         self.embedder = embedder
         self.rrf_k = rrf_k
@@ -205,9 +209,17 @@ class Retriever:
         vector = self.embedder.embed([query])[0]
         return self.store.query(vector, k)
 
-    def search(self, query: str, k: int = 5, mode: Mode = "hybrid", rerank: bool = True) -> list[Hit]:
+    def _crosslingual(self, query: str, k: int) -> list[tuple[Chunk, float]]:
+        """Dense matches under the multilingual encoder. It reads the expanded question: the reviewed synonyms add
+        the corpus's English term for a drug name it barely knows ("metadona" → "methadone")."""
+        assert self.crosslingual is not None
+        return [(self._chunks[cid], s) for cid, s in self.crosslingual.search(query, k) if cid in self._chunks]
+
+    def search(self, query: str, k: int = 5, mode: Mode = "hybrid", rerank: bool = True,
+               language: str = "en") -> list[Hit]:
         """The k best hits; in hybrid mode the reranker orders the fused candidates unless `rerank` is False
-        (the pipeline turns it off for questions the English-only cross-encoder cannot read)."""
+        (the pipeline turns it off for questions the English-only cross-encoder cannot read). For a question in another
+        language, the dense side uses the multilingual vectors when the index has them (docs/evaluation.md)."""
         if mode not in MODES:
             raise InputError(f"Unknown retrieval mode {mode!r}; use one of {', '.join(MODES)}.")
         if k < 1:
@@ -215,6 +227,10 @@ class Retriever:
         asked = clean_query(query, self.max_query_chars)  # the reranker reads the question as asked
         query = expand_query(asked)
         pool = max(k * 4, 20)
+        crosslingual = language != "en" and self.crosslingual is not None
+        if mode == "dense" and crosslingual:
+            return [Hit(chunk=c, score=s, rank=i, mode="dense", dense_score=s, dense_rank=i)
+                    for i, (c, s) in enumerate(self._crosslingual(query, k), 1)]
         if mode == "dense":
             dense = self.dense(query, k)
             return [Hit(chunk=c, score=s, rank=i, mode="dense", dense_score=s, dense_rank=i)
@@ -223,7 +239,7 @@ class Retriever:
             kw = self.keyword.search(query, k)
             return [Hit(chunk=c, score=s, rank=i, mode="keyword", keyword_score=s, keyword_rank=i)
                     for i, (c, s) in enumerate(kw, 1)]
-        dense = self.dense(query, pool)
+        dense = self._crosslingual(query, pool) if crosslingual else self.dense(query, pool)
         kw = self.keyword.search(query, pool)
         d_info = {c.id: (s, r) for r, (c, s) in enumerate(dense, 1)}
         k_info = {c.id: (s, r) for r, (c, s) in enumerate(kw, 1)}
@@ -293,8 +309,14 @@ def open_retriever(
         from guide.retrieval.rerank import make_reranker
 
         reranker = make_reranker(settings.reranker, settings.rerank_depth)
+    crosslingual = None
+    if settings.multilingual_model != "none":
+        from guide.retrieval.crosslingual import open_crosslingual
+
+        crosslingual = open_crosslingual(settings.crosslingual_path, make_embedder(settings.multilingual_model),
+                                         kw.chunks, sentences, c_hash, progress=progress)
     retriever = Retriever(store, kw, embedder, rrf_k=settings.rrf_k, max_query_chars=settings.max_message_chars,
-                          sentences=sentences, reranker=reranker)
+                          sentences=sentences, reranker=reranker, crosslingual=crosslingual)
     return retriever, report
 
 
