@@ -222,6 +222,35 @@ def select_sentences(scored: Sequence[_Candidate], policy: AnswerPolicy) -> list
     return [first, *rest]
 
 
+def opens_section(chunk: Chunk, retriever: "Retriever | None") -> bool:
+    """Whether the passage starts its section (a long section is split into several passages)."""
+    if retriever is None:
+        return True
+    before = [c for c in retriever.doc_chunks(chunk.doc_id) if c.position == chunk.position - 1]
+    return not before or before[0].section != chunk.section
+
+
+def with_section_lead(chosen: Sequence[_Candidate], scored: Sequence[_Candidate],
+                      retriever: "Retriever | None") -> list[_Candidate]:
+    """The answer with its passage's opening sentence first, when the best sentence comes from the best passage,
+    that passage is headed by a question and opens its section, and the opening sentence was not chosen. The corpus
+    is written answer-first under question headings ("## Does naloxone work on xylazine?" opens with the answer), and
+    a sentence scored out of its paragraph often loses to a neighbour that shares more words with the question
+    ("AA is not the only path that works" for "does AA actually work?"). Measured on the dev sets
+    (docs/evaluation.md). The word and sentence limits still hold: later sentences give way."""
+    out = list(chosen)
+    if not out or not scored:
+        return out
+    lead = scored[0]  # candidates come best passage first, in reading order
+    if (lead.position != 0 or lead in out or lead.chunk.id != out[0].chunk.id
+            or not (lead.chunk.section or "").rstrip().endswith("?") or not opens_section(lead.chunk, retriever)):
+        return out
+    out.insert(0, lead)
+    while len(out) > 2 and (len(out) > MAX_SENTENCES or sum(len(c.text.split()) for c in out) > MAX_WORDS):
+        out.pop()
+    return out
+
+
 _YES_NO = re.compile(r"^\s*(?:so |and |but |also |ok(?:ay)?,? )?(?:is|are|am|was|were|do|does|did|can|could|will|would|"
                      r"should|shall|has|have|had|must|may|might)\b", re.I)
 _NEGATION = re.compile(r"\b(?:not|no|never|isn't|aren't|doesn't|don't|didn't|can't|cannot|won't|wouldn't|shouldn't|"
@@ -278,7 +307,8 @@ def compose_extractive(
         return Composition(text="", body="", citations=(), confidence=confidence, covered=False)
     cands = candidates(read_passages(hits, policy, max_chunks), retriever, policy.max_sentences_scored)
     scores = scorer.score(query, [scored_text(c) for c in cands]) if cands else []
-    chosen = select_sentences([replace(c, score=s) for c, s in zip(cands, scores, strict=True)], policy)
+    scored = [replace(c, score=s) for c, s in zip(cands, scores, strict=True)]
+    chosen = with_section_lead(select_sentences(scored, policy), scored, retriever)
     if not chosen:
         return Composition(text="", body="", citations=(), confidence=confidence, covered=False)
     numbers: dict[str, int] = {}

@@ -39,74 +39,57 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+#: A message this short that names no subject of the corpus leans on the conversation ("will I have to call myself
+#: an addict?" after a question about SMART meetings). Chosen on the dev follow-ups (docs/evaluation.md).
+SHORT_WORDS = 12
+#: how many earlier user turns a follow-up carries, most recent first
+CONTEXT_TURNS = 2
+
+
+def _anaphors(words: Sequence[str]) -> bool:
+    """A pronoun or demonstrative, contractions included ("she's" → "she")."""
+    return any(re.split(r"['’]", w, maxsplit=1)[0] in ANAPHORS for w in words)
+
+
 def is_followup(message: str, has_history: bool, known_subjects: Sequence[str] = ()) -> tuple[bool, str]:
-    """Whether the message leans on earlier turns: anaphora, continuation cues, or too little content."""
+    """Whether the message leans on earlier turns: anaphora, continuation cues, or a short message that names
+    no subject of its own."""
     if not has_history:
         return False, "no history"
     words = _words(message)
     lowered = " " + " ".join(words) + " "
     mentions_subject = any(s and f" {s.lower()} " in lowered for s in known_subjects)
-    if any(w in ANAPHORS for w in words):
+    if _anaphors(words):
         return True, "refers back (pronoun)" if not mentions_subject else "refers back, names a subject"
     if any(lowered.startswith(" " + cue) or f" {cue.strip()} " in lowered for cue in CONTINUATION_CUES) and len(words) <= 10:
         return True, "continuation cue"
     content = [w for w in words if w not in _FILLER]
     if len(content) <= 2 and not mentions_subject:
         return True, "too short to stand alone"
+    if len(words) <= SHORT_WORDS and not mentions_subject:
+        return True, "short, names no subject"
     return False, "self-contained"
 
 
-def _last_user_topic(history: Sequence[Turn]) -> tuple[str | None, str | None]:
-    """The most recent user question that stood on its own (already-resolved follow-ups are skipped),
-    and the title of the document the guide cited for it."""
-    subject_title = None
-    users = [t for t in history if t.role == "user"]
+def _last_cited_title(history: Sequence[Turn]) -> str | None:
     for turn in reversed(history):
-        if turn.role == "assistant" and turn.citations and subject_title is None:
-            subject_title = turn.citations[0].title
-    for i in range(len(users) - 1, -1, -1):
-        earlier = users[:i]
-        follow, _ = is_followup(users[i].text, bool(earlier))
-        if not follow:
-            return users[i].text, subject_title
-    return (users[-1].text if users else None), subject_title
+        if turn.role == "assistant" and turn.citations:
+            return turn.citations[0].title
+    return None
 
 
 def resolve_query(message: str, history: Sequence[Turn], known_subjects: Sequence[str] = ()) -> ResolvedQuery:
-    """The text to retrieve with: the message itself, or the message plus the conversation's subject."""
-    user_history = [t for t in history if t.role == "user"]
-    follow, reason = is_followup(message, bool(user_history), known_subjects)
+    """The text to retrieve with: the message itself, or, for a follow-up, the message followed by the user's
+    last two turns, most recent first ("can i just do it at home by myself? i want to stop tomorrow ive been
+    drinking a fifth of vodka a day"). The cross-encoder reads them together, so the earlier turns supply the
+    subject and the need without guessing what a pronoun stands for: replacing "it" with the last cited title
+    turned that question into "can i just do Standard Drinks and Alcohol Limits at home" (measured on the dev
+    follow-ups, docs/evaluation.md)."""
+    users = [t.text for t in history if t.role == "user"]
+    follow, reason = is_followup(message, bool(users), known_subjects)
     if not follow:
         return ResolvedQuery(text=message, followup=False, reason=reason)
-    topic, title = _last_user_topic(history)
-    lowered = f" {' '.join(_words(message))} "
-    names_subject = any(f" {s.lower()} " in lowered for s in known_subjects if s)
-    parts = [message]
-    if names_subject and topic:
-        # "what about NA?" after "Can I go to AA if I take medication?": keep the question, swap the subject
-        parts.append(topic)
-    elif title:
-        substituted = substitute_pronoun(message, title)
-        if substituted is not None:  # "does it actually work?" -> "does CRAFT actually work?"
-            return ResolvedQuery(text=substituted, followup=True, subject=title, reason=f"{reason}; pronoun replaced")
-        # no pronoun to replace: the earlier question carries both the subject and the need ("what can I do for
-        # myself?" after "My husband drinks too much." is about support for the person asking); the cross-encoder
-        # reads the two together
-        parts.append(topic or title)
-    elif topic:
-        parts.append(topic)
-    return ResolvedQuery(text=" ".join(parts), followup=True, subject=title or topic, reason=reason)
-
-
-#: Pronouns that can stand for the conversation's subject, replaced by its name (first one only). Not
-#: "there" ("is there a group...") and not "he/she" (a person, not a program).
-_SUBSTITUTABLE = re.compile(r"\b(it|that|this|they|them|those|these|ello|eso|esto)\b", re.IGNORECASE)
-
-
-def substitute_pronoun(message: str, subject: str) -> str | None:
-    """The message with its first subject pronoun replaced by the subject, or None when it has none.
-    A sentence reads better to the embedder than the question with a title glued on."""
-    match = _SUBSTITUTABLE.search(message)
-    if match is None:
-        return None
-    return f"{message[:match.start()]}{subject}{message[match.end():]}"
+    context = list(reversed(users[-CONTEXT_TURNS:]))
+    subject = _last_cited_title(history) or (context[0] if context else None)
+    return ResolvedQuery(text=" ".join([message, *context]), followup=True, subject=subject,
+                         reason=f"{reason}; earlier turns carried")

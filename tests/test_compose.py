@@ -14,6 +14,7 @@ from guide.compose import (
     compose_extractive,
     not_covered_text,
     select_sentences,
+    with_section_lead,
     yes_no_lead,
 )
 from guide.evals.answers import citation_problems, groundedness, tagged_sentences
@@ -137,3 +138,53 @@ def test_the_no_is_written_before_the_cited_sentence(fake_retriever, fake_settin
         assert first.startswith("No, ")
     else:
         assert first == comp.sentences[0][0]
+
+
+def _question_cand(section: str, position: int, pos: int, text: str, score: float, doc: str = "aa") -> _Candidate:
+    chunk = Chunk(id=f"{doc}::{position}", doc_id=doc, title=doc, section=section, url="https://example.org/",
+                  text=text, position=position)
+    return _Candidate(text, chunk, 1, pos, score)
+
+
+class _Doc:
+    """The one retriever method the lead rule reads: a document's passages in order."""
+
+    def __init__(self, *chunks: Chunk) -> None:
+        self.chunks = chunks
+
+    def doc_chunks(self, doc_id: str) -> list[Chunk]:
+        return [c for c in self.chunks if c.doc_id == doc_id]
+
+
+def test_the_opening_sentence_of_a_question_headed_passage_leads_the_answer() -> None:
+    """"does AA actually work?": the scorer prefers a neighbour sharing the word "works"; the section opens with
+    the answer, so that sentence goes first."""
+    lead = _question_cand("AA › Does AA work?", 3, 0, "Research shows that AA helps many people stop drinking.", 2.0)
+    best = _question_cand("AA › Does AA work?", 3, 2, "AA is not the only path that works for people.", 6.0)
+    scored = [lead, best]
+    chosen = select_sentences(scored, AnswerPolicy(0.0, 3.0, 1.0))
+    assert lead not in chosen
+    assert with_section_lead(chosen, scored, None)[:2] == [lead, best]
+
+
+@pytest.mark.parametrize("case", ["heading is not a question", "best sentence from another passage", "continued section"])
+def test_the_opening_sentence_is_left_alone_outside_its_rule(case: str) -> None:
+    section = "AA › History" if case == "heading is not a question" else "AA › Does AA work?"
+    lead = _question_cand(section, 3, 0, "Research shows that AA helps many people stop drinking.", 2.0)
+    other = _question_cand("NA › Does NA work?", 7, 1, "NA members support each other to stay clean.", 6.0, doc="na")
+    best = other if case == "best sentence from another passage" else \
+        _question_cand(section, 3, 2, "AA is not the only path that works for people.", 6.0)
+    earlier = Chunk(id="aa::2", doc_id="aa", title="aa", section=section, url="https://example.org/", text="...",
+                    position=2)  # the section's first part: passage 3 continues it
+    retriever = _Doc(earlier, lead.chunk) if case == "continued section" else _Doc(lead.chunk)
+    chosen = [best]
+    assert with_section_lead(chosen, [lead, best], retriever) == chosen
+
+
+def test_the_opening_sentence_keeps_the_answer_within_its_limits() -> None:
+    section = "AA › Does AA work?"
+    lead = _question_cand(section, 1, 0, "Research shows that AA helps many people stop drinking.", 0.0)
+    rest = [_question_cand(section, 1, i, f"Sentence number {i} about meetings and sponsors here.", 5.0 - i)
+            for i in range(1, 5)]
+    out = with_section_lead(rest, [lead, *rest], None)
+    assert out[0] is lead and len(out) == 4 and out[1:] == rest[:3]  # the weakest gives way
