@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from guide.compose import (
     Composition,
     answer_setup,
+    answerability,
     crosslingual_setup,
     cited_numbers,
     compose_extractive,
@@ -42,6 +43,10 @@ _RECOVERY_TOPIC = (r"\b(drink\w*|drunk|alcohol\w*|sober\w*|sobriety|recover\w*|r
                    r"sevrage|rechute)\b")
 #: How long a turn waits for another thread's index rebuild before searching anyway (the shipped corpus takes ~15 s).
 HEAL_WAIT_S = 120.0
+#: A follow-up is searched as resolved (with the earlier turns) and as typed; the message alone wins when its best
+#: passage's cross-encoder logit is at least this much higher (chosen on the dev multi-turn cases: 0, 1 and 2 scored
+#: 64, 65 and 65 of 79, against 62 without the second search; docs/evaluation.md)
+STANDALONE_MARGIN = 1.0
 
 
 class Composer(Protocol):
@@ -263,6 +268,14 @@ class Pipeline:
         english = verdict.language == "en"
         with timer.stage("retrieve"):
             retriever, hits = self._search(resolved.text, language=verdict.language)
+            if resolved.followup and english:
+                # a short message after earlier turns may be a new question ("what counts as one standard drink?"
+                # after AA talk): the message alone wins when its best passage scores clearly higher
+                retriever, alone = self._search(cleaned.text, language=verdict.language)
+                if answerability(alone) >= answerability(hits) + STANDALONE_MARGIN:
+                    hits = alone
+                    resolved = replace(resolved, text=cleaned.text, followup=False,
+                                       reason=f"{resolved.reason}; the message alone scored higher")
         with timer.stage("compose"):
             composition, composer = None, "extractive"
             if self.llm_composer is not None:

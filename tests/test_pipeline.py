@@ -40,6 +40,20 @@ def test_followup_uses_context(pipeline: Pipeline) -> None:
     assert any(c.doc_id == "smart-recovery" for c in answer.citations)
 
 
+def test_a_new_question_after_earlier_turns_is_searched_as_typed(pipeline: Pipeline) -> None:
+    """A short message naming no subject is treated as a follow-up, but when the message alone finds a clearly
+    better passage it is a new question: the earlier turns are dropped, not mixed into its answer."""
+    from guide.compose import answerability
+
+    first, switch = "What is SMART Recovery?", "how do I reverse an opioid overdose with nasal spray?"
+    answer, _ = _play(pipeline, [first, switch])
+    alone = pipeline.retriever.search(switch, k=6)
+    mixed = pipeline.retriever.search(f"{switch} {first}", k=6)
+    assert answerability(alone) >= answerability(mixed) + 1.0  # the premise: typed alone it scores clearly higher
+    assert answer.query == switch
+    assert any(c.doc_id == "naloxone-and-overdose-response" for c in answer.citations)
+
+
 @pytest.mark.parametrize(
     "message",
     ["i want to kill myself", "my friend took too many pills and isn't breathing", "quiero morir"],
