@@ -41,7 +41,8 @@ def test_the_shipped_model_was_built_from_the_data_in_the_repository():
     manifest = Manifest.read()
     cfg = TrainConfig.read()
     assert manifest.data_sha256 == data_sha256(team_files(suite_files=cfg.suite_files,
-                                                          question_sets=cfg.question_sets)), \
+                                                          question_sets=cfg.question_sets,
+                                                          question_exclude=cfg.question_exclude)), \
         "training/safety/ changed since the model was trained: run `guide safety train` and commit the artifact"
     assert manifest.features.encoders == cfg.features.encoders and manifest.features.lexicon == cfg.features.lexicon
     assert manifest.raw["suite_files"] == list(cfg.suite_files)

@@ -78,6 +78,9 @@ class TrainConfig:
     suite_files: tuple[str, ...] = ()
     suite_exclude: tuple[str, ...] = ()
     question_sets: tuple[str, ...] = ()
+    #: files of those sets (`<set>/<file>.jsonl`) that do not train: cases added for the answer side after the model
+    #: was trained, kept out so the shipped model and its data hash stay as measured
+    question_exclude: tuple[str, ...] = ()
 
     @classmethod
     def read(cls, path: Path = CONFIG, *, encoders: Sequence[str] | None = None, **overrides: Any) -> "TrainConfig":
@@ -94,6 +97,7 @@ class TrainConfig:
         raw["suite_files"] = tuple(raw.get("suite_files") or ())
         raw["suite_exclude"] = tuple(raw.get("suite_exclude") or ())
         raw["question_sets"] = tuple(raw.get("question_sets") or ())
+        raw["question_exclude"] = tuple(raw.get("question_exclude") or ())
         return cls(features=FeatureSpec(**feats), **raw)
 
 
@@ -103,12 +107,18 @@ def split_of(text: str) -> str:
     return "train" if bucket < 80 else "dev" if bucket < 90 else "test"
 
 
+def question_files(question_sets: Sequence[str], exclude: Sequence[str] = ()) -> list[Path]:
+    """The guide-question files that train: every `evals/<set>/*.jsonl` but the excluded `<set>/<file>.jsonl`."""
+    return [p for name in question_sets for p in sorted((REPO / "evals" / name).glob("*.jsonl"))
+            if f"{name}/{p.name}" not in exclude]
+
+
 def team_files(directory: Path = TRAINING_DIR, suite_files: Sequence[str] = (),
-               question_sets: Sequence[str] = ()) -> list[Path]:
+               question_sets: Sequence[str] = (), question_exclude: Sequence[str] = ()) -> list[Path]:
     """The training messages, plus the team safety suite's development files and the guide-question dev sets named
     in the config (no holdout file is ever among them)."""
     return (sorted(directory.glob("*.jsonl")) + [SUITE_DIR / f"{name}.jsonl" for name in suite_files]
-            + [p for name in question_sets for p in sorted((REPO / "evals" / name).glob("*.jsonl"))])
+            + question_files(question_sets, question_exclude))
 
 
 def data_sha256(paths: Sequence[Path]) -> str:
@@ -164,26 +174,26 @@ def external_class(cat: str) -> str | None:
     return None
 
 
-def load_guide_questions(names: Sequence[str]) -> list[Example]:
+def load_guide_questions(names: Sequence[str], exclude: Sequence[str] = ()) -> list[Example]:
     """Ordinary turns from the team's conversation and retrieval dev sets (`evals/<dir>/*.jsonl`) as `none`: the
     questions the guide exists for. Only conversations expected to end in an answer or a decline give turns;
     `evals/holdout/` is never among them."""
     out = []
-    for name in names:
-        for path in sorted((REPO / "evals" / name).glob("*.jsonl")):
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if not line.strip():
+    for path in question_files(names, exclude):
+        name = path.parent.name
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if "turns" in row:
+                if row.get("expect", {}).get("route") not in ("answer", "decline"):
                     continue
-                row = json.loads(line)
-                if "turns" in row:
-                    if row.get("expect", {}).get("route") not in ("answer", "decline"):
-                        continue
-                    texts = [str(t) for t in row["turns"]]
-                else:
-                    texts = [str(row["query"])]
-                for text in texts:
-                    out.append(Example(text.strip(), "none", str(row.get("language", "en")), "guide_question",
-                                       f"team:{name}-{path.stem}", split_of(text)))
+                texts = [str(t) for t in row["turns"]]
+            else:
+                texts = [str(row["query"])]
+            for text in texts:
+                out.append(Example(text.strip(), "none", str(row.get("language", "en")), "guide_question",
+                                   f"team:{name}-{path.stem}", split_of(text)))
     return out
 
 
@@ -352,7 +362,7 @@ def train(cfg: TrainConfig, *, team_dir: Path = TRAINING_DIR, external_dev: Path
     t0 = time.perf_counter()
     team = load_team(team_dir, cfg.suite_files, cfg.suite_exclude)
     seen = {e.text.lower() for e in team}
-    for q in load_guide_questions(cfg.question_sets):
+    for q in load_guide_questions(cfg.question_sets, cfg.question_exclude):
         if q.text and q.text.lower() not in seen:
             seen.add(q.text.lower())
             team.append(q)
@@ -445,7 +455,7 @@ def train(cfg: TrainConfig, *, team_dir: Path = TRAINING_DIR, external_dev: Path
     seconds = time.perf_counter() - t0
     manifest = {
         "classes": list(CLASSES),
-        "data_sha256": data_sha256(team_files(team_dir, cfg.suite_files, cfg.question_sets)),
+        "data_sha256": data_sha256(team_files(team_dir, cfg.suite_files, cfg.question_sets, cfg.question_exclude)),
         "suite_files": list(cfg.suite_files),
         "suite_exclude": list(cfg.suite_exclude),
         "question_sets": list(cfg.question_sets),
