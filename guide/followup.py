@@ -85,7 +85,7 @@ def resolve_query(message: str, history: Sequence[Turn], known_subjects: Sequenc
     subject and the need without guessing what a pronoun stands for: replacing "it" with the last cited title
     turned that question into "can i just do Standard Drinks and Alcohol Limits at home" (measured on the dev
     follow-ups, docs/evaluation.md)."""
-    users = [t.text for t in history if t.role == "user"]
+    users = [t.text for t in history if t.role == "user" and t.text.strip()]  # an empty turn carries nothing
     follow, reason = is_followup(message, bool(users), known_subjects)
     if not follow:
         return ResolvedQuery(text=message, followup=False, reason=reason)
