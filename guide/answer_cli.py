@@ -51,7 +51,7 @@ def answer_json(answer: Any, full: bool = True) -> dict[str, Any]:
             "confidence": round(answer.confidence, 4),
             "composer": answer.composer,
             "notice": answer.notice,
-            "timings_ms": answer.timings_ms,
+            "timings_ms": dict(answer.timings_ms),
         })
     return out
 

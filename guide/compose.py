@@ -9,14 +9,15 @@ to a yes/no question).
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from guide.retrieval.keyword import tokenize
 from guide.retrieval.sentences import split_sentences
-from guide.types import Chunk, Citation, Hit
+from guide.types import Chunk, Citation, Hit, Turn
 
 if TYPE_CHECKING:
     from guide.config import Settings
@@ -121,6 +122,104 @@ class Composition:
     confidence: float
     covered: bool
     sentences: tuple[tuple[str, int], ...] = ()
+    composer: str = "extractive"  # who wrote it ("extractive", "llm:…", "extractive-fallback")
+
+    @staticmethod
+    def uncovered(confidence: float, composer: str = "extractive") -> "Composition":
+        """Nothing the vetted passages can answer (the pipeline replies with the not-covered text)."""
+        return Composition(text="", body="", citations=(), confidence=confidence, covered=False, composer=composer)
+
+
+class Composer(Protocol):
+    """Writes an answer from retrieved hits; the extractive composer is the default, an LLM is optional. May raise
+    (a FallbackComposer then uses its fallback)."""
+
+    name: str
+
+    def compose(self, query: str, hits: Sequence[Hit], *, audience: str, history: Sequence[Turn]) -> Composition: ...
+
+
+log = logging.getLogger("guide.compose")
+
+
+@dataclass(frozen=True)
+class ExtractiveComposer:
+    """The default Composer: verbatim sentences from the passages (compose_extractive), scored with one setup."""
+
+    retriever: "Retriever"
+    scorer: "PairScorer"
+    policy: AnswerPolicy
+    name: str = "extractive"
+
+    def compose(self, query: str, hits: Sequence[Hit], *, audience: str = "newcomer",
+                history: Sequence[Turn] = ()) -> Composition:
+        return compose_extractive(query, hits, scorer=self.scorer, policy=self.policy, audience=audience,
+                                  retriever=self.retriever)
+
+
+@dataclass(frozen=True)
+class ExtractiveComposers:
+    """The extractive composer for each kind of question, built for one retriever: English questions score with
+    the reranker and its threshold, other languages with the multilingual encoder and its own."""
+
+    retriever: "Retriever"
+    english: ExtractiveComposer
+    other: ExtractiveComposer
+
+    @classmethod
+    def build(cls, settings: "Settings", retriever: "Retriever") -> "ExtractiveComposers":
+        return cls(retriever, ExtractiveComposer(retriever, *answer_setup(settings, retriever)),
+                   ExtractiveComposer(retriever, *crosslingual_setup(settings, retriever)))
+
+    def for_language(self, language: str) -> ExtractiveComposer:
+        return self.english if language == "en" else self.other
+
+
+class RejectedAnswer(Exception):
+    """The output or citation check rejected a composed answer."""
+
+
+#: A composition that passed the output and citation checks, or None when they rejected it.
+Check = Callable[[Composition], "Composition | None"]
+
+
+@dataclass(frozen=True)
+class FallbackComposer:
+    """The primary composer, then the fallback when the primary raises or its answer fails `check` (the output
+    and citation checks, run once on every composition made). Without a fallback, a rejected answer becomes
+    "not covered" and the primary's exceptions reach the caller (the pipeline's error and self-healing paths)."""
+
+    primary: Composer
+    fallback: Composer | None
+    check: Check
+
+    @property
+    def name(self) -> str:
+        return self.primary.name
+
+    def compose(self, query: str, hits: Sequence[Hit], *, audience: str = "newcomer",
+                history: Sequence[Turn] = ()) -> Composition:
+        if self.fallback is None:
+            return self._checked(self.primary, query, hits, audience, history)
+        try:
+            return self._checked(self.primary, query, hits, audience, history, fallback_next=True)
+        except Exception as exc:  # noqa: BLE001 - any trouble in the primary: the fallback answers
+            log.warning("The %s composer failed (%s); using the %s composer.", self.primary.name,
+                        type(exc).__name__, self.fallback.name)
+        made = self._checked(self.fallback, query, hits, audience, history)
+        return replace(made, composer=f"{self.fallback.name}-fallback")
+
+    def _checked(self, composer: Composer, query: str, hits: Sequence[Hit], audience: str, history: Sequence[Turn],
+                 *, fallback_next: bool = False) -> Composition:
+        made = replace(composer.compose(query, hits, audience=audience, history=history), composer=composer.name)
+        if not made.covered:
+            return made
+        accepted = self.check(made)
+        if accepted is None:
+            if fallback_next:
+                raise RejectedAnswer(composer.name)
+            return Composition.uncovered(made.confidence, composer.name)
+        return accepted
 
 
 @dataclass(frozen=True)
@@ -304,13 +403,13 @@ def compose_extractive(
     confidence = answerability(hits)
     rescued = policy.dense_floor is not None and confidence_of(hits) >= policy.dense_floor
     if not hits or (confidence < policy.min_score and not rescued):
-        return Composition(text="", body="", citations=(), confidence=confidence, covered=False)
+        return Composition.uncovered(confidence)
     cands = candidates(read_passages(hits, policy, max_chunks), retriever, policy.max_sentences_scored)
     scores = scorer.score(query, [scored_text(c) for c in cands]) if cands else []
     scored = [replace(c, score=s) for c, s in zip(cands, scores, strict=True)]
     chosen = with_section_lead(select_sentences(scored, policy), scored, retriever)
     if not chosen:
-        return Composition(text="", body="", citations=(), confidence=confidence, covered=False)
+        return Composition.uncovered(confidence)
     numbers: dict[str, int] = {}
     citations: list[Citation] = []
 

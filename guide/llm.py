@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from guide.compose import Composition, confidence_of
 from guide.errors import ConfigError, LLMError
-from guide.followup import resolve_query
 from guide.retrieval.keyword import tokenize
 from guide.retrieval.sentences import split_sentences
 from guide.types import Chunk, Citation, Hit, Turn
@@ -381,10 +380,10 @@ class LLMComposer:
         confidence = confidence_of(hits)
         passages = list({h.chunk.id: h.chunk for h in hits}.values())[:MAX_PASSAGES]
         if not passages or confidence < self.min_confidence:
-            return Composition(text="", body="", citations=(), confidence=confidence, covered=False)
+            return Composition.uncovered(confidence)
         raw = self._invoke(build_messages(query, passages, audience=audience, history=history))
         if NOT_COVERED in raw.upper().replace(" ", "_") and len(raw) < len(NOT_COVERED) + 40:
-            return Composition(text="", body="", citations=(), confidence=confidence, covered=False)
+            return Composition.uncovered(confidence)
         words = len(_strip_cites(raw).split())
         if words > MAX_ANSWER_WORDS:
             raise LLMError(f"The model's answer was too long ({words} words).")
@@ -393,9 +392,7 @@ class LLMComposer:
         if not report.ok:
             log.info("LLM answer rejected by the grounding check: %s", "; ".join(report.problems) or "empty answer")
             raise LLMError("The model's answer was not fully supported by the cited passages.")
-        composition = _render(report, passages, confidence)
-        _output_check(composition.text)
-        return composition
+        return _render(report, passages, confidence)  # the pipeline runs the output and citation checks
 
     def _cached(self, chunk: Chunk) -> "tuple[Sequence[str], np.ndarray] | None":
         """A passage's sentences and vectors from the retriever's sentence index, when it has them."""
@@ -404,9 +401,8 @@ class LLMComposer:
             return None
         return index.sentences[chunk.id], index.vectors[chunk.id]
 
-    def rewrite_query(self, history: Sequence[Turn], message: str, known_subjects: Sequence[str] = ()) -> str:
-        """The last message as a standalone question; the deterministic resolver's query on any trouble."""
-        fallback = resolve_query(message, history, known_subjects).text
+    def rewrite_query(self, history: Sequence[Turn], message: str, fallback: str) -> str:
+        """The last message as a standalone question; `fallback` (the deterministic resolver's query) on any trouble."""
         if not history:
             return fallback
         try:
@@ -441,17 +437,6 @@ def _render(report: GroundingReport, passages: Sequence[Chunk], confidence: floa
     body = " ".join(parts)
     return Composition(text=body, body=body, citations=tuple(citations), confidence=confidence, covered=True,
                        sentences=tuple(pairs))
-
-
-def _output_check(text: str) -> None:
-    """The safety layer's output check (doses, method details), when that module provides one."""
-    try:
-        from guide.safety import output_check
-    except ImportError:
-        return
-    verdict = output_check(text)
-    if not verdict.ok:
-        raise LLMError(f"The model's answer failed the output check: {', '.join(verdict.problems)}.")
 
 
 def make_llm_composer(settings: "Settings", retriever: "Retriever", *, chat_model: Any = None) -> LLMComposer:

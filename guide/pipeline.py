@@ -1,41 +1,57 @@
 """The one call the CLI, the app and the evaluations all use: history + new turn → a typed Answer.
 
-Order: input cleaning → crisis check (fails closed) → scope guard → history-aware query → retrieval →
-compose → output check. Every stage is timed. Nothing after the crisis check runs on a crisis turn.
+Order: read the turn once (guide.turn) → crisis check (fails closed) → check-in → scope guard → history-aware
+query → retrieval → compose (a FallbackComposer: the LLM if configured, else or then extractive; every composition
+passes the output and citation checks once). Every stage is timed. Nothing after the crisis check runs on a crisis.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import replace
+from functools import partial
+from typing import TYPE_CHECKING, Protocol, TypeGuard, TypeVar
 
 from guide.compose import (
+    Composer,
     Composition,
-    answer_setup,
+    ExtractiveComposers,
+    FallbackComposer,
     answerability,
-    crosslingual_setup,
     cited_numbers,
-    compose_extractive,
     not_covered_text,
 )
 from guide.errors import GuideError, IndexNotBuiltError, StoreUnavailableError
 from guide.followup import resolve_query
-from guide.types import Answer, Citation, Resource, SafetyVerdict, Turn
+from guide.safety import (
+    always_visible,
+    caution_resources,
+    checkin_lead,
+    checkin_reply,
+    crisis_reply,
+    default_checker,
+    guarded_check,
+    guarded_scope_check,
+    output_check,
+)
+from guide.turn import TurnContext, read_turn
+from guide.types import Answer, Citation, DeclineKind, Resource, Route, SafetyVerdict, Turn
 
 if TYPE_CHECKING:
     from guide.config import Settings
     from guide.retrieval.index import Retriever
+    from guide.retrieval.index import Progress
+    from guide.safety.detector import CrisisChecker
     from guide.types import Hit
 
 log = logging.getLogger("guide.pipeline")
-#: The crisis check sees at most this much of a message (head and tail), so a 1 MB paste stays fast.
-SAFETY_WINDOW_CHARS = 20_000
-AUDIENCES = ("newcomer", "family", "staff")
+T = TypeVar("T")
+R = TypeVar("R")
 #: Words that put a distressed message inside what the guide is for (then it gets the check-in line and an answer).
 _RECOVERY_TOPIC = (r"\b(drink\w*|drunk|alcohol\w*|sober\w*|sobriety|recover\w*|relaps\w*|addict\w*|using|drugs?|"
                    r"meth|opioids?|heroin|fentanyl|cocaine|meetings?|sponsor|treatment|detox|rehab|craving\w*|"
@@ -49,50 +65,40 @@ HEAL_WAIT_S = 120.0
 STANDALONE_MARGIN = 1.0
 
 
-class Composer(Protocol):
-    """Writes an answer from retrieved hits; the extractive composer is the default, an LLM is optional."""
+class QueryRewriter(Protocol):
+    """Turns a follow-up into a standalone question (the LLM composer is one); `fallback` is the deterministic
+    resolver's text, returned on any trouble."""
 
-    name: str
-
-    def compose(self, query: str, hits: Sequence[Any], *, audience: str, history: Sequence[Turn]) -> Composition: ...
-
-
-@dataclass(frozen=True)
-class CleanInput:
-    text: str
-    safety_text: str
-    truncated: bool
-    removed_control: bool
-
-
-def clean_input(message: str, max_chars: int) -> CleanInput:
-    """Drop NUL/control characters (keeping newlines), collapse whitespace, and cut to max_chars."""
-    if not isinstance(message, str):
-        message = str(message)
-    removed = False
-    chars = []
-    for ch in message:
-        if ch in "\n\t" or ch.isprintable():
-            chars.append(ch)
-        else:
-            removed = True
-            chars.append(" ")
-    text = " ".join("".join(chars).split())
-    safety_text = text if len(text) <= SAFETY_WINDOW_CHARS else text[: SAFETY_WINDOW_CHARS // 2] + " " + text[-SAFETY_WINDOW_CHARS // 2:]
-    return CleanInput(text=text[:max_chars], safety_text=safety_text, truncated=len(text) > max_chars, removed_control=removed)
+    def rewrite_query(self, history: Sequence[Turn], message: str, fallback: str) -> str: ...
 
 
 class _Timer:
+    """Milliseconds per stage. A stage inside another (the output check inside compose) counts only in its own,
+    so the stages add up to the turn's latency."""
+
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
+        self._inner: list[float] = []
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         t0 = time.perf_counter()
+        self._inner.append(0.0)
         try:
             yield
         finally:
-            self.timings[name] = round((time.perf_counter() - t0) * 1000, 3)
+            elapsed = time.perf_counter() - t0
+            own = elapsed - self._inner.pop()
+            if self._inner:
+                self._inner[-1] += elapsed
+            self.timings[name] = round(self.timings.get(name, 0.0) + own * 1000, 3)
+
+    def timed(self, name: str, fn: Callable[[T], R]) -> Callable[[T], R]:
+        def run(arg: T) -> R:
+            with self.stage(name):
+                return fn(arg)
+
+        return run
 
 
 class Pipeline:
@@ -103,18 +109,14 @@ class Pipeline:
         settings: "Settings",
         retriever: "Retriever",
         *,
-        checker: Any = None,
+        checker: "CrisisChecker | None" = None,
         llm_composer: Composer | None = None,
     ) -> None:
-        from guide import safety
-
         self.settings = settings
         self.retriever = retriever
-        self.checker = checker if checker is not None else safety.default_checker(settings.safety_classifier)
+        self.checker: CrisisChecker = checker if checker is not None else default_checker(settings.safety_classifier)
         self.llm_composer = llm_composer
-        self.scorer, self.policy = answer_setup(settings, retriever)
-        self.other_scorer, self.other_policy = crosslingual_setup(settings, retriever)  # languages other than English
-        self.retriever_scored = retriever  # the retriever the scorer was set up for (a rebuild swaps both)
+        self.extractive = ExtractiveComposers.build(settings, retriever)  # rebuilt when a rebuild swaps the retriever
         self._titles = sorted({c.title for c in retriever.chunks.values()})
         self._subjects = self._known_subjects()
         self._lock = threading.Lock()
@@ -134,50 +136,41 @@ class Pipeline:
 
     # ---------------------------------------------------------------- public API
     def answer(self, history: Sequence[Turn], message: str, audience: str = "newcomer") -> Answer:
-        """The whole pipeline for one turn. Never raises for user input; fails closed on safety errors."""
-        from guide import safety
-
-        audience = audience if audience in AUDIENCES else "newcomer"
+        """The whole pipeline for one turn, as one chain: read the turn, crisis check (fails closed), check-in,
+        scope guard, grounded answer. Never raises for user input; nothing after the crisis check runs on a crisis."""
         timer = _Timer()
         with timer.stage("input"):
-            cleaned = clean_input(message, self.settings.max_message_chars)
-        region = self.settings.region
+            turn = read_turn(history, message, audience=audience, max_chars=self.settings.max_message_chars,
+                             region=self.settings.region)
         with timer.stage("safety"):
-            verdict: SafetyVerdict = safety.guarded_check(self.checker, cleaned.safety_text, history)
-        pinned = self._pinned_resources(history)
+            verdict = guarded_check(self.checker, turn.safety_text, turn.history, language=turn.language)
         if verdict.route == "crisis":
-            reply = safety.crisis_reply(verdict.category, language=verdict.language, region=region)
-            return Answer(route="crisis", text=reply.text, resources=reply.resources, safety=verdict,
-                          audience=audience, query=cleaned.text, pinned_crisis=True, timings_ms=timer.timings)
-        if verdict.route == "checkin" and not self._also_asks(cleaned.text):
-            return self._checkin(verdict, audience, cleaned, pinned, bool(pinned), timer)
-        if not cleaned.text:
-            return Answer(route="decline", decline_kind="empty", safety=verdict, audience=audience,
-                          text="Please type a question, for example: what happens at a first AA meeting?",
-                          resources=pinned, pinned_crisis=bool(pinned), timings_ms=timer.timings)
+            reply = crisis_reply(verdict.category, language=verdict.language, region=turn.region)
+            return _answer(turn, verdict, timer, "crisis", reply.text, resources=reply.resources, pinned_crisis=True)
+        if verdict.route == "checkin" and not self._also_asks(turn.text):
+            return self._checkin(turn, verdict, timer, turn.pinned)
+        if not turn.text:
+            return _answer(turn, verdict, timer, "decline", "Please type a question, for example: what happens at a "
+                           "first AA meeting?", decline_kind="empty", resources=turn.pinned, query="")
         with timer.stage("scope"):
-            scope = safety.guarded_scope_check(cleaned.text, history, region=region)
-        side = self._side_resources(verdict, pinned, region)
-        notice = self._notice(cleaned, verdict)
+            scope = guarded_scope_check(turn.text, turn.history, region=turn.region, language=turn.language)
+        side = self._side_resources(turn, verdict)
         if not scope.allowed:
-            return Answer(route="decline", decline_kind=scope.kind, text=scope.reply or "", safety=verdict,
-                          audience=audience, query=cleaned.text, resources=side, pinned_crisis=bool(pinned),
-                          notice=notice, timings_ms=timer.timings)
-        if any("injection" in r for r in scope.reasons):
-            # the injected instructions are ignored: retrieval searches only what is left of the question
-            cleaned = replace(cleaned, text=safety.strip_injection(cleaned.text) or cleaned.text)
+            return _answer(turn, verdict, timer, "decline", scope.reply or "", decline_kind=scope.kind,
+                           resources=side, notice=_notice(turn, verdict))
+        turn = turn.with_query(scope.query)  # prompt injection removed: retrieval searches what is left
         try:
-            return self._grounded_answer(history, cleaned, audience, verdict, side, notice, bool(pinned), timer)
+            return self._grounded_answer(turn, verdict, side, timer)
         except (StoreUnavailableError, IndexNotBuiltError) as exc:
-            return self._healed(exc, history, cleaned, audience, verdict, side, notice, pinned, timer)
+            return self._healed(exc, turn, verdict, side, timer)
         except GuideError as exc:
             log.warning("Retrieval failed: %s", type(exc).__name__)
-            return self._trouble(verdict, audience, side, pinned, timer, str(exc))
+            return self._trouble(turn, verdict, side, timer, str(exc))
         except Exception as exc:  # noqa: BLE001 - the user sees a kind message and resources, never a traceback
             # the exception text may quote the message, and conversations are not logged: type only (traceback at DEBUG)
             log.error("Pipeline failure (%s)", type(exc).__name__)
             log.debug("Pipeline failure details", exc_info=True)
-            return self._trouble(verdict, audience, side, pinned, timer, None)
+            return self._trouble(turn, verdict, side, timer, None)
 
     def stream(self, history: Sequence[Turn], message: str, audience: str = "newcomer") -> Iterator[str | Answer]:
         """Yield the answer text in small pieces (for st.write_stream), then the full Answer last.
@@ -194,23 +187,19 @@ class Pipeline:
         """Does a distressed message also ask or talk about something the guide covers ("…, does SMART help?",
         "I'm so burned out from worrying about my son's addiction")? Then the check-in line comes first and the
         answer after it (if the materials cover it); otherwise the check-in is the whole reply."""
-        import re
-
         lowered = text.lower()
         if re.search(_RECOVERY_TOPIC, lowered):
             return True
         return any(re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", lowered) for s in self._subjects)
 
-    def _checkin(self, verdict: SafetyVerdict, audience: str, cleaned: CleanInput, resources: tuple[Resource, ...],
-                 pinned: bool, timer: "_Timer") -> Answer:
+    def _checkin(self, turn: TurnContext, verdict: SafetyVerdict, timer: _Timer,
+                 resources: tuple[Resource, ...]) -> Answer:
         """The fixed check-in for distress: no retrieval passage, the suicide lines first, an invitation to talk."""
-        from guide import safety
+        reply = checkin_reply(language=verdict.language, region=turn.region)
+        return _answer(turn, verdict, timer, "checkin", reply.text, resources=_merge(resources, reply.resources))
 
-        reply = safety.checkin_reply(language=verdict.language, region=self.settings.region)
-        return Answer(route="checkin", text=reply.text, resources=_merge(resources, reply.resources), safety=verdict,
-                      audience=audience, query=cleaned.text, pinned_crisis=pinned, timings_ms=timer.timings)
-
-    def _healed(self, exc, history, cleaned, audience, verdict, side, notice, pinned, timer) -> Answer:
+    def _healed(self, exc: Exception, turn: TurnContext, verdict: SafetyVerdict, side: tuple[Resource, ...],
+                timer: _Timer) -> Answer:
         """Self-healing: the index failed (files deleted or damaged, a server restarted empty), so reopen or rebuild
         it once (one thread does it, the others wait) and retry this turn; else the kind error reply."""
         from guide.retrieval.index import reopen_retriever
@@ -225,10 +214,10 @@ class Pipeline:
                         self.retriever = reopen_retriever(self.settings, failed)
                     finally:
                         self._ready.set()
-            return self._grounded_answer(history, cleaned, audience, verdict, side, notice, bool(pinned), timer)
+            return self._grounded_answer(turn, verdict, side, timer)
         except Exception as again:  # noqa: BLE001 - the user sees the kind reply, never a traceback
             log.warning("Reopening the index did not help (%s).", type(again).__name__)
-            return self._trouble(verdict, audience, side, pinned, timer, str(again) if isinstance(again, GuideError) else None)
+            return self._trouble(turn, verdict, side, timer, str(again) if isinstance(again, GuideError) else None)
 
     def _index_files_missing(self) -> bool:
         """An embedded index whose files vanished mid-session still answers from memory; notice it to rebuild."""
@@ -252,122 +241,111 @@ class Pipeline:
             hits = retriever.search(query, k=k, mode=mode, rerank=english, language=language)
         return retriever, hits
 
-    def _grounded_answer(self, history, cleaned, audience, verdict, side, notice, pinned, timer) -> Answer:
-        from guide import safety
-
+    def _grounded_answer(self, turn: TurnContext, verdict: SafetyVerdict, side: tuple[Resource, ...],
+                         timer: _Timer) -> Answer:
         if self._index_files_missing():
             raise IndexNotBuiltError("The index files were removed while the guide was running.")
 
         with timer.stage("query"):
-            resolved = resolve_query(cleaned.text, history, self._subjects)
-            rewrite = getattr(self.llm_composer, "rewrite_query", None)
-            if resolved.followup and rewrite is not None:  # the LLM resolves references; it falls back itself
-                resolved = replace(resolved, text=rewrite(history, cleaned.text, self._subjects),
+            resolved = resolve_query(turn.query, turn.history, self._subjects)
+            rewriter = self.llm_composer
+            if resolved.followup and _is_rewriter(rewriter):  # the LLM resolves references; it falls back itself
+                resolved = replace(resolved, text=rewriter.rewrite_query(turn.history, turn.query, resolved.text),
                                    reason=f"{resolved.reason} (LLM rewrite)")
         # the cross-encoder reads English only: other languages are searched and scored with the multilingual encoder
-        english = verdict.language == "en"
         with timer.stage("retrieve"):
-            retriever, hits = self._search(resolved.text, language=verdict.language)
-            if resolved.followup and english:
+            retriever, hits = self._search(resolved.text, language=turn.language)
+            if resolved.followup and turn.language == "en":
                 # a short message after earlier turns may be a new question ("what counts as one standard drink?"
                 # after AA talk): the message alone wins when its best passage scores clearly higher
-                retriever, alone = self._search(cleaned.text, language=verdict.language)
+                retriever, alone = self._search(turn.query, language=turn.language)
                 if answerability(alone) >= answerability(hits) + STANDALONE_MARGIN:
                     hits = alone
-                    resolved = replace(resolved, text=cleaned.text, followup=False,
+                    resolved = replace(resolved, text=turn.query, followup=False,
                                        reason=f"{resolved.reason}; the message alone scored higher")
         with timer.stage("compose"):
-            composition, composer = None, "extractive"
-            if self.llm_composer is not None:
-                composition = self._try_llm(resolved.text, hits, audience, history)
-                composer = self.llm_composer.name if composition is not None else "extractive-fallback"
-            if composition is None:
-                if retriever is not self.retriever_scored:
-                    self.retriever_scored = retriever
-                    self.scorer, self.policy = answer_setup(self.settings, retriever)
-                    self.other_scorer, self.other_policy = crosslingual_setup(self.settings, retriever)
-                scorer, policy = (self.scorer, self.policy) if english else (self.other_scorer, self.other_policy)
-                composition = compose_extractive(resolved.text, hits, scorer=scorer, policy=policy,
-                                                 audience=audience, retriever=retriever)
-        with timer.stage("output_check"):
-            composition = self._checked(composition, safety)
+            composition = self._composer(retriever, turn.language, timer).compose(
+                resolved.text, hits, audience=turn.audience, history=turn.history)
         if not composition.covered and verdict.route == "checkin":
-            return self._checkin(verdict, audience, cleaned, side, pinned, timer)
+            return self._checkin(turn, verdict, timer, side)
         if verdict.route == "checkin":
-            composition = replace(composition, text=safety.checkin_lead(verdict.language) + "\n\n" + composition.text)
+            composition = replace(composition, text=checkin_lead(verdict.language) + "\n\n" + composition.text)
         if not composition.covered:
             nearest = [h.chunk.title for h in hits[:3]]
-            samhsa = tuple(r for r in safety.always_visible(self.settings.region) if "samhsa" in r.id) \
-                or safety.always_visible(self.settings.region)
-            return Answer(route="answer", text=not_covered_text(nearest), safety=verdict, audience=audience,
-                          query=resolved.text, confidence=composition.confidence, composer=composer,
-                          resources=_merge(side, samhsa), notice=notice, pinned_crisis=pinned,
-                          timings_ms=timer.timings)
-        return Answer(route="answer", text=composition.text, citations=composition.citations, safety=verdict,
-                      audience=audience, query=resolved.text, confidence=composition.confidence, composer=composer,
-                      resources=side, notice=notice, pinned_crisis=pinned, timings_ms=timer.timings)
+            visible = always_visible(turn.region)
+            samhsa = tuple(r for r in visible if "samhsa" in r.id) or visible
+            return _answer(turn, verdict, timer, "answer", not_covered_text(nearest), query=resolved.text,
+                           confidence=composition.confidence, composer=composition.composer,
+                           resources=_merge(side, samhsa), notice=_notice(turn, verdict))
+        return _answer(turn, verdict, timer, "answer", composition.text, citations=composition.citations,
+                       query=resolved.text, confidence=composition.confidence, composer=composition.composer,
+                       resources=side, notice=_notice(turn, verdict))
 
-    def _try_llm(self, query, hits, audience, history) -> Composition | None:
-        try:
-            return self.llm_composer.compose(query, hits, audience=audience, history=history)  # type: ignore[union-attr]
-        except Exception as exc:  # noqa: BLE001 - any LLM trouble falls back to extractive
-            log.warning("LLM composer failed (%s); using the extractive composer.", type(exc).__name__)
-            return None
-
-    def _checked(self, composition: Composition, safety: Any) -> Composition:
-        """Output check: no doses or method details, and every [n] resolves to a real corpus document."""
-        if not composition.covered:
-            return composition
-        verdict = safety.output_check(composition.text)
-        known_docs = getattr(self.retriever, "doc_ids", None) or {c.doc_id for c in self.retriever.chunks.values()}
-        numbers = {c.n for c in composition.citations}
-        cites_ok = cited_numbers(composition.text) <= numbers and all(c.doc_id in known_docs for c in composition.citations)
-        if verdict.ok and cites_ok and composition.citations:
-            return composition
-        kinds = ", ".join(p.split(":")[0] for p in verdict.problems)  # the kinds only: no answer text in the log
-        log.warning("Output check rejected a composed answer: %s", kinds or "citations")
-        return Composition(text="", body="", citations=(), confidence=composition.confidence, covered=False)
+    def _composer(self, retriever: "Retriever", language: str, timer: _Timer) -> Composer:
+        """The extractive composer for this retriever and language, behind the LLM when one is configured; either
+        way every composition passes the output and citation checks once."""
+        if self.extractive.retriever is not retriever:  # a rebuild swapped the index: score against the new one
+            self.extractive = ExtractiveComposers.build(self.settings, retriever)
+        extractive = self.extractive.for_language(language)
+        check = timer.timed("output_check", partial(_checked, retriever))
+        if self.llm_composer is not None:
+            return FallbackComposer(self.llm_composer, extractive, check)
+        return FallbackComposer(extractive, None, check)
 
     # ---------------------------------------------------------------- resources
-    def _pinned_resources(self, history: Sequence[Turn]) -> tuple[Resource, ...]:
-        """Once a conversation had a crisis turn, its resources stay attached to every later reply."""
-        from guide import safety
-
-        crisis_turns = [t for t in history if t.crisis]
-        if not crisis_turns:
-            return ()
-        category = crisis_turns[-1].crisis_category
-        return safety.crisis_reply(category, region=self.settings.region).resources
-
-    def _side_resources(self, verdict: SafetyVerdict, pinned: tuple[Resource, ...], region: str) -> tuple[Resource, ...]:
-        from guide import safety
-
+    def _side_resources(self, turn: TurnContext, verdict: SafetyVerdict) -> tuple[Resource, ...]:
         extra: tuple[Resource, ...] = ()
         if verdict.route == "caution":
-            extra = safety.caution_resources(verdict.category, region)
+            extra = caution_resources(verdict.category, turn.region)
         elif verdict.route == "checkin":
-            extra = safety.checkin_reply(language=verdict.language, region=region).resources
-        return _merge(pinned, extra)
+            extra = checkin_reply(language=verdict.language, region=turn.region).resources
+        return _merge(turn.pinned, extra)
 
-    @staticmethod
-    def _notice(cleaned: CleanInput, verdict: SafetyVerdict) -> str | None:
-        notes = []
-        if cleaned.truncated:
-            notes.append("Your message was very long, so I used the first part of it.")
-        if verdict.route == "caution":
-            notes.append("If things get harder, the help lines below are free, confidential and open 24/7.")
-        return " ".join(notes) or None
-
-    def _trouble(self, verdict, audience, side, pinned, timer, detail: str | None) -> Answer:
-        from guide import safety
-
+    def _trouble(self, turn: TurnContext, verdict: SafetyVerdict, side: tuple[Resource, ...], timer: _Timer,
+                 detail: str | None) -> Answer:
         text = ("Sorry, I couldn't search the vetted materials just now, so I can't answer this yet. "
                 "Please try again in a moment.")
         if detail and "ingest" in detail:
             text += " (The search index needs rebuilding: run `guide ingest`.)"
-        resources = _merge(side, safety.always_visible(self.settings.region))
-        return Answer(route="decline", decline_kind="error", text=text, safety=verdict, audience=audience,
-                      resources=resources, pinned_crisis=bool(pinned), timings_ms=timer.timings)
+        return _answer(turn, verdict, timer, "decline", text, decline_kind="error", query="",
+                       resources=_merge(side, always_visible(turn.region)))
+
+
+def _checked(retriever: "Retriever", composition: Composition) -> Composition | None:
+    """Output check: no doses or method details, and every [n] resolves to a real corpus document (None: rejected)."""
+    verdict = output_check(composition.text)
+    known_docs = getattr(retriever, "doc_ids", None) or {c.doc_id for c in retriever.chunks.values()}
+    numbers = {c.n for c in composition.citations}
+    cites_ok = cited_numbers(composition.text) <= numbers and all(c.doc_id in known_docs for c in composition.citations)
+    if verdict.ok and cites_ok and composition.citations:
+        return composition
+    kinds = ", ".join(p.split(":")[0] for p in verdict.problems)  # the kinds only: no answer text in the log
+    log.warning("Output check rejected a composed answer: %s", kinds or "citations")
+    return None
+
+
+def _is_rewriter(composer: object) -> TypeGuard[QueryRewriter]:
+    return callable(getattr(composer, "rewrite_query", None))
+
+
+def _notice(turn: TurnContext, verdict: SafetyVerdict) -> str | None:
+    notes = []
+    if turn.truncated:
+        notes.append("Your message was very long, so I used the first part of it.")
+    if verdict.route == "caution":
+        notes.append("If things get harder, the help lines below are free, confidential and open 24/7.")
+    return " ".join(notes) or None
+
+
+def _answer(turn: TurnContext, verdict: SafetyVerdict, timer: _Timer, route: Route, text: str, *,
+            resources: Sequence[Resource] = (), citations: Sequence[Citation] = (), query: str | None = None,
+            decline_kind: DeclineKind | None = None, pinned_crisis: bool | None = None, confidence: float = 0.0,
+            composer: str = "extractive", notice: str | None = None) -> Answer:
+    """The one place an Answer is made: what every reply shares comes from the turn, the verdict and the timer."""
+    return Answer(route=route, text=text, citations=tuple(citations), resources=tuple(resources), safety=verdict,
+                  audience=turn.audience, query=turn.text if query is None else query, decline_kind=decline_kind,
+                  pinned_crisis=turn.has_pinned if pinned_crisis is None else pinned_crisis,
+                  confidence=confidence, composer=composer, notice=notice, timings_ms=timer.timings)
 
 
 def _merge(*groups: Sequence[Resource]) -> tuple[Resource, ...]:
@@ -378,7 +356,7 @@ def _merge(*groups: Sequence[Resource]) -> tuple[Resource, ...]:
     return tuple(seen.values())
 
 
-def build_pipeline(settings: "Settings", progress: Any = None) -> Pipeline:
+def build_pipeline(settings: "Settings", progress: "Progress | None" = None) -> Pipeline:
     """Open (building on first run) the index and wire the pipeline, with the optional LLM if configured."""
     from guide.retrieval.index import open_retriever
 
@@ -396,4 +374,4 @@ def history_after(history: Sequence[Turn], message: str, answer: Answer) -> list
     return [*history, Turn(role="user", text=message), answer.as_turn()]
 
 
-__all__ = ["Pipeline", "build_pipeline", "history_after", "clean_input", "Citation"]
+__all__ = ["Pipeline", "build_pipeline", "history_after", "Citation", "Composer"]

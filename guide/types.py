@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import date
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 #: What the user got: an answer, a decline, the crisis reply, or the check-in for distress (no passage).
 Route = Literal["answer", "decline", "crisis", "checkin"]
@@ -13,6 +14,49 @@ Route = Literal["answer", "decline", "crisis", "checkin"]
 SafetyRoute = Literal["crisis", "checkin", "caution", "ok"]
 SafetyCategory = Literal["suicide", "self_harm", "overdose", "medical", "violence", "abuse"]
 Mode = Literal["hybrid", "dense", "keyword"]
+#: Who is asking: the audience picks which passages come first.
+Audience = Literal["newcomer", "family", "staff"]
+#: The languages the crisis templates and the language check know.
+Language = Literal["en", "es", "fr"]
+#: Why a turn was declined (the scope guard's kinds, plus a failed search).
+DeclineKind = Literal["in_scope", "dosing", "illegal", "off_topic", "injection", "empty", "unavailable", "error"]
+
+# The same vocabularies as tuples, for choices, loops and validation (defined once, from the Literals above).
+ROUTES: tuple[Route, ...] = get_args(Route)
+SAFETY_ROUTES: tuple[SafetyRoute, ...] = get_args(SafetyRoute)
+CATEGORIES: tuple[SafetyCategory, ...] = get_args(SafetyCategory)
+AUDIENCES: tuple[Audience, ...] = get_args(Audience)
+LANGUAGES: tuple[Language, ...] = get_args(Language)
+
+
+def as_audience(value: object) -> Audience:
+    """The audience named, or "newcomer" for anything unknown."""
+    for audience in AUDIENCES:
+        if value == audience:
+            return audience
+    return "newcomer"
+
+
+class Timings(Mapping[str, float]):
+    """Read-only milliseconds per stage (a frozen Answer must not hold a dict someone can change)."""
+
+    def __init__(self, values: Mapping[str, float] | None = None) -> None:
+        self._values = dict(values or {})
+
+    def __getitem__(self, key: str) -> float:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Timings({self._values!r})"
+
+    def __reduce__(self) -> tuple[type, tuple[dict[str, float]]]:
+        return Timings, (dict(self._values),)
 
 
 class Frozen(BaseModel):
@@ -121,7 +165,7 @@ class SafetyVerdict(Frozen):
     category: SafetyCategory | None = None
     score: float = 0.0
     reasons: tuple[str, ...] = ()
-    language: str = "en"
+    language: Language = "en"
     failed_closed: bool = False
 
 
@@ -129,9 +173,12 @@ class ScopeVerdict(Frozen):
     """The scope guard's result for a message that passed the crisis check."""
 
     allowed: bool
-    kind: Literal["in_scope", "dosing", "illegal", "off_topic", "injection", "empty", "unavailable"] = "in_scope"
+    kind: DeclineKind = "in_scope"
     reply: str | None = None
     reasons: tuple[str, ...] = ()
+    #: what retrieval should search: the message, or what is left of it once prompt injection is removed
+    query: str = ""
+    injection: bool = False
 
 
 class Turn(Frozen):
@@ -155,13 +202,23 @@ class Answer(Frozen):
     resources: tuple[Resource, ...] = ()
     safety: SafetyVerdict
     query: str = ""
-    audience: str = "newcomer"
+    audience: Audience = "newcomer"
     confidence: float = 0.0
     composer: str = "extractive"
     notice: str | None = None
-    decline_kind: str | None = None
+    decline_kind: DeclineKind | None = None
     pinned_crisis: bool = False
-    timings_ms: dict[str, float] = Field(default_factory=dict)
+    #: milliseconds per pipeline stage, read-only like the rest of the answer
+    timings_ms: Mapping[str, float] = Field(default_factory=dict)
+
+    @field_validator("timings_ms", mode="after")
+    @classmethod
+    def _read_only(cls, value: Mapping[str, float]) -> Mapping[str, float]:
+        return value if isinstance(value, Timings) else Timings(value)
+
+    @field_serializer("timings_ms")
+    def _as_dict(self, value: Mapping[str, float]) -> dict[str, float]:
+        return dict(value)
 
     @property
     def latency_ms(self) -> float:

@@ -73,7 +73,7 @@ class ScriptedChecker:
     def __init__(self, script: Mapping[str, tuple[str, str | None]]) -> None:
         self.script = script
 
-    def check(self, text: str, history: Sequence[Any] = ()) -> SafetyVerdict:
+    def check(self, text: str, history: Sequence[Any] = (), *, language: Any = None) -> SafetyVerdict:
         route, category = self.script[text]
         return SafetyVerdict(route=route, category=category, score=1.0 if route == "crisis" else 0.0,  # type: ignore[arg-type]
                              reasons=(f"scripted {route}",))

@@ -310,8 +310,35 @@ def test_grounded_answer_that_states_a_dose_is_rejected_by_the_output_check(fake
     hits = [Hit(chunk=passage, score=1.0, rank=1, mode="dense", dense_score=0.9, dense_rank=1)]
     answer = "Each naloxone nasal spray device holds a 4 mg dose [1]."
     assert check_grounding(answer, [passage.text], fake_retriever.embedder).ok  # grounded, but still not shown
-    with pytest.raises(LLMError, match="output check"):
-        LLMComposer(fake_model(answer), fake_retriever.embedder).compose("naloxone", hits)
+    from guide.compose import Composition, FallbackComposer
+    from guide.safety import output_check
+    from guide.types import Citation
+
+    def llm() -> LLMComposer:
+        return LLMComposer(fake_model(answer), fake_retriever.embedder)
+
+    assert "4 mg" in llm().compose("naloxone", hits).text  # it does not check itself: the pipeline does, once
+    safe = Composition(text="Anyone can carry one [1].", body="Anyone can carry one [1].", confidence=0.9,
+                       covered=True, citations=(Citation(n=1, doc_id="spray", title="Naloxone", section="Devices",
+                                                         url="https://example.org/", quote=passage.text),))
+
+    class Extractive:
+        name = "extractive"
+
+        def compose(self, query, hits, *, audience="newcomer", history=()):  # noqa: ANN001
+            return safe
+
+    checked: list[str] = []
+
+    def check(composition: Composition) -> Composition | None:
+        checked.append(composition.text)
+        return composition if output_check(composition.text).ok else None
+
+    shown = FallbackComposer(llm(), Extractive(), check).compose("naloxone", hits)
+    assert shown.text == safe.text and shown.composer == "extractive-fallback"
+    assert len(checked) == 2 and "4 mg" in checked[0] and checked[1] == safe.text  # each checked exactly once
+    alone = FallbackComposer(llm(), None, check).compose("naloxone", hits)
+    assert not alone.covered and alone.text == ""  # no fallback: the dose is never shown
 
 
 def test_model_that_raises_falls_back(settings, fake_retriever) -> None:
@@ -360,14 +387,15 @@ HISTORY = [
 
 def test_rewrite_query_uses_the_model(settings, fake_retriever) -> None:
     composer = make_llm_composer(settings, fake_retriever, chat_model=fake_model('"Is SMART Recovery religious?"'))
-    assert composer.rewrite_query(HISTORY, "Is it religious?") == "Is SMART Recovery religious?"
+    assert composer.rewrite_query(HISTORY, "Is it religious?", "fallback text") == "Is SMART Recovery religious?"
 
 
 @pytest.mark.parametrize("model", [BrokenChatModel(), fake_model(""), fake_model("x" * 400)],
                          ids=["raises", "empty", "too-long"])
 def test_rewrite_query_falls_back_to_the_deterministic_resolver(settings, fake_retriever, model) -> None:
     composer = make_llm_composer(settings, fake_retriever, chat_model=model)
-    assert composer.rewrite_query(HISTORY, "Is it religious?") == resolve_query("Is it religious?", HISTORY).text
+    fallback = resolve_query("Is it religious?", HISTORY).text
+    assert composer.rewrite_query(HISTORY, "Is it religious?", fallback) == fallback
 
 
 def test_pipeline_rewrites_only_follow_ups_with_the_llm(settings, fake_retriever) -> None:

@@ -258,7 +258,7 @@ def test_llm_endpoint_failure_falls_back_to_extractive_in_bounded_time(embedded:
 class _BrokenChecker:
     name = "broken"
 
-    def check(self, text: str, history: Any = ()) -> Any:
+    def check(self, text: str, history: Any = (), *, language: Any = None) -> Any:
         raise RuntimeError("lexicon exploded")
 
 

@@ -46,7 +46,7 @@ def test_failure_paths_log_the_kind_of_failure_not_the_message(fake_settings, fa
     class Leaky:
         """A checker whose exception quotes the message, as a careless library might."""
 
-        def check(self, text, history=()):  # noqa: ANN001
+        def check(self, text, history=(), *, language=None):  # noqa: ANN001
             raise RuntimeError(f"could not check {text!r}")
 
     assert all(a.route == "crisis" for a in _talk(Pipeline(fake_settings, fake_retriever, checker=Leaky())))

@@ -26,7 +26,7 @@ from guide.safety.resources import (
     pinned_resources,
     resources_for,
 )
-from guide.safety.scope import guarded_scope_check, scope_check, strip_injection
+from guide.safety.scope import guarded_scope_check, scope_check
 from guide.types import SafetyVerdict, Turn
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
     "resources_for",
     "guarded_scope_check",
     "scope_check",
-    "strip_injection",
 ]
 
 _default_checker: SafetyChecker | None = None

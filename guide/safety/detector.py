@@ -15,12 +15,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from guide.errors import SafetyError
 from guide.safety.language import detect_language
 from guide.safety.lexicon import Finding, Lexicon, default_lexicon, load_lexicon
-from guide.types import SafetyCategory, SafetyRoute, SafetyVerdict, Turn
+from guide.types import CATEGORIES, Language, SafetyCategory, SafetyRoute, SafetyVerdict, Turn
 
 if TYPE_CHECKING:
     from guide.safety.classifier import RiskModel, RiskScores
@@ -99,6 +99,13 @@ def windows(text: str, size: int = WINDOW_CHARS, limit: int = MAX_WINDOWS) -> li
     return [text[s:s + size] for s in starts[:limit]]
 
 
+class CrisisChecker(Protocol):
+    """The seam the pipeline calls first on every turn: `SafetyChecker` is the real one; tests pass fakes. `language`
+    is the turn's, when the caller already detected it. May raise: callers go through `guarded_check`."""
+
+    def check(self, text: str, history: Sequence[Turn] = (), *, language: Language | None = None) -> SafetyVerdict: ...
+
+
 class SafetyChecker:
     """Runs every layer on one user turn. Build once per process; `check` is cheap and thread-safe."""
 
@@ -121,14 +128,17 @@ class SafetyChecker:
         for turn in history:
             if turn.role == "assistant" and turn.crisis:
                 prior = Finding(turn.crisis_category or "suicide", "crisis", 1.0, "earlier crisis reply")
+        risky = False
         user_texts = [t.text for t in history if t.role == "user"]
-        for t in user_texts[-self.lexicon.context_lookback:]:
-            hits = [f for f in self.lexicon.scan(t[:MAX_SCAN_CHARS]).findings if f.level == "crisis"]
+        for t in user_texts[-self.lexicon.context_lookback:]:  # one (cached) scan per earlier message
+            scan = self.lexicon.scan(t[:MAX_SCAN_CHARS])
+            hits = [f for f in scan.findings if f.level == "crisis"]
             if hits:
                 prior = self.lexicon.rank(hits)
+            risky = risky or self.lexicon.risky(scan)
         assistant = [t for t in history if t.role == "assistant"]
         after_checkin = bool(assistant) and assistant[-1].checkin
-        return Context(prior, after_checkin, self.lexicon.has_risk(user_texts) if user_texts else False)
+        return Context(prior, after_checkin, risky)
 
     def score(self, text: str, scan: "Scan | None" = None) -> "RiskScores | None":
         """The classifier's view of a message: the riskiest window (a short message is one window, whose lexicon
@@ -146,11 +156,11 @@ class SafetyChecker:
         order = {"crisis": 2, "checkin": 1, "none": 0}
         return max(scored, key=lambda s: (order[s.decision], s.crisis_mass + s.p("distress")))
 
-    def check(self, text: str, history: Sequence[Turn] = ()) -> SafetyVerdict:
+    def check(self, text: str, history: Sequence[Turn] = (), *, language: Language | None = None) -> SafetyVerdict:
         """Route one user message: crisis, checkin, caution or ok, with the category, a score and the reasons."""
         if not isinstance(text, str):
             raise SafetyError(f"the safety check needs text, got {type(text).__name__}")
-        language = detect_language(text)
+        language = language or detect_language(text)
         if not text.strip():
             return SafetyVerdict(route="ok", language=language, reasons=("empty message",))
         if len(text) > MAX_SCAN_CHARS:  # head and tail, as the pipeline does: a crisis at the end of a paste counts
@@ -165,7 +175,7 @@ class SafetyChecker:
         def verdict(route: SafetyRoute, category: str | None, score: float, why: str | None = None) -> SafetyVerdict:
             if why:
                 reasons.append(why)
-            return SafetyVerdict(route=route, category=category, score=round(min(max(float(score), 0.0), 1.0), 4),  # type: ignore[arg-type]
+            return SafetyVerdict(route=route, category=_known(category), score=round(min(max(float(score), 0.0), 1.0), 4),
                                  reasons=tuple(reasons), language=language)
 
         crisis = [f for f in scan.findings if f.level == "crisis"]
@@ -197,27 +207,38 @@ class SafetyChecker:
         return verdict("ok", None, risk.crisis_mass if risk else 0.0, None if reasons else "no crisis signals")
 
 
+def _known(category: str | None) -> SafetyCategory | None:
+    """A category name as the typed vocabulary (the lexicon and the classifier name only these)."""
+    for known in CATEGORIES:
+        if category == known:
+            return known
+    return None
+
+
 def _category(findings: Sequence[Finding], risk: "RiskScores | None", lexicon: Lexicon) -> SafetyCategory | None:
     if risk is not None and risk.category is not None:
-        return risk.category  # type: ignore[return-value]
+        return _known(risk.category)
     top = lexicon.rank([f for f in findings if f.level in ("ambiguous", "caution")])
-    return top.category if top is not None else None  # type: ignore[return-value]
+    return _known(top.category) if top is not None else None
 
 
-def fail_closed_verdict() -> SafetyVerdict:
-    """What every caller shows when the check itself broke: the crisis route with the general template."""
-    return SafetyVerdict(route="crisis", category=None, failed_closed=True, reasons=(FAIL_CLOSED_REASON,))
+def fail_closed_verdict(language: Language = "en") -> SafetyVerdict:
+    """What every caller shows when the check itself broke: the crisis route with the general template (in the
+    turn's language when the caller knows it)."""
+    return SafetyVerdict(route="crisis", category=None, failed_closed=True, reasons=(FAIL_CLOSED_REASON,),
+                         language=language)
 
 
-def guarded_check(checker: SafetyChecker | None, text: str, history: Sequence[Turn] = ()) -> SafetyVerdict:
+def guarded_check(checker: CrisisChecker | None, text: str, history: Sequence[Turn] = (), *,
+                  language: Language | None = None) -> SafetyVerdict:
     """checker.check, but ANY exception becomes a crisis verdict; the log names the exception type, never the text."""
     try:
         if checker is None:
             raise SafetyError("no safety checker configured")
-        return checker.check(text, history)
+        return checker.check(text, history, language=language)
     except Exception as exc:  # noqa: BLE001 - failing closed is the point
         log.error("safety check failed (%s); failing closed", type(exc).__name__)
-        return fail_closed_verdict()
+        return fail_closed_verdict(language or "en")
 
 
 def default_checker(enabled: bool = True) -> SafetyChecker:

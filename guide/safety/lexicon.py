@@ -15,9 +15,12 @@ from typing import Any, Literal
 
 from guide.errors import ConfigError
 from guide.safety.normalize import Normalizer
+from guide.types import CATEGORIES
+
+#: How many scans a lexicon remembers (a conversation's earlier turns are read again on every new turn).
+SCAN_CACHE = 2048
 
 DEFAULT_LEXICON = Path(__file__).resolve().parent / "data" / "lexicon.yaml"
-CATEGORIES = ("suicide", "self_harm", "overdose", "medical", "violence", "abuse")
 Level = Literal["crisis", "caution", "ambiguous"]
 _MACRO = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
 _SENTENCE = re.compile(r"[.!?\n]+")
@@ -122,6 +125,7 @@ class Lexicon:
         self.self_reference = c(question.get("self", r"\b(?:i|me|myself)\b"), "question.self")
         ctx = data.get("context") or {}
         self.context_risk = c(ctx.get("risk", r"\brelapse"), "context.risk")
+        self._scans: dict[tuple[str, bool], Scan] = {}
         self.context_lookback = int(ctx.get("lookback", 6))
         self.priority = tuple(data.get("priority") or CATEGORIES)
         jest = data.get("jest") or {}
@@ -212,7 +216,20 @@ class Lexicon:
         return self.normalizer(text)
 
     def scan(self, text: str, *, normalized: bool = False) -> Scan:
-        """Match every category pattern in `text`; negated matches are dropped, past/hypothetical become caution."""
+        """Match every category pattern in `text`; negated matches are dropped, past/hypothetical become caution.
+
+        Scans are remembered (a bounded cache): every earlier turn of a conversation is read again as context on
+        each new turn, and a scan depends only on the text and this lexicon."""
+        key = (text, normalized)
+        found = self._scans.get(key)
+        if found is None:
+            found = self._scan(text, normalized=normalized)
+            if len(self._scans) >= SCAN_CACHE:
+                self._scans.pop(next(iter(self._scans), key), None)
+            self._scans[key] = found
+        return found
+
+    def _scan(self, text: str, *, normalized: bool) -> Scan:
         norm = text if normalized else self.normalizer(text)
         body, stripped = self.strip_figurative(norm)
         findings: list[Finding] = []
@@ -234,32 +251,25 @@ class Lexicon:
                 findings.append(Finding(pat.category, level, pat.weight, phrase, note))
                 break  # one finding per pattern is enough
         for category, weight, regs in self.combos:
-            matches = [rx.search(body) for rx in regs]
-            if all(matches):
-                first = min(matches, key=lambda m: m.start())  # type: ignore[union-attr]
-                last = max(matches, key=lambda m: m.end())  # type: ignore[union-attr]
-                phrase = " … ".join(m.group(0) for m in matches)  # type: ignore[union-attr]
-                if self._negated(body, first.start(), first.end()):  # type: ignore[union-attr]
+            matches = [m for m in (rx.search(body) for rx in regs) if m is not None]
+            if len(matches) == len(regs):
+                first = min(matches, key=lambda m: m.start())
+                last = max(matches, key=lambda m: m.end())
+                phrase = " … ".join(m.group(0) for m in matches)
+                if self._negated(body, first.start(), first.end()):
                     suppressed.append(Finding(category, "crisis", weight, phrase, "negated"))
                     continue
-                level: Level = "crisis" if weight >= 0.75 else "ambiguous"  # type: ignore[no-redef]
-                note = self._context_note(body, body, first.start(), last.end()) if level == "crisis" else ""  # type: ignore[union-attr]
-                if note:
-                    level = "caution"
-                findings.append(Finding(category, level, weight, phrase, note or "combination"))
+                combo_level: Level = "crisis" if weight >= 0.75 else "ambiguous"
+                note = self._context_note(body, body, first.start(), last.end()) if combo_level == "crisis" else ""
+                findings.append(Finding(category, "caution" if note else combo_level, weight, phrase,
+                                        note or "combination"))
         return Scan(normalized=norm, findings=tuple(findings), suppressed=tuple(suppressed), stripped=stripped,
                     question=self.informational_question(norm))
 
-    def has_risk(self, texts: Sequence[str]) -> bool:
-        """Does earlier conversation make ambiguous distress a crisis? (relapse, loss, a crisis or caution hit)."""
-        for t in texts[-self.context_lookback:]:
-            norm = self.normalizer(t)
-            if self.context_risk.search(norm):
-                return True
-            scan = self.scan(norm, normalized=True)
-            if any(f.level in ("crisis", "caution") for f in scan.findings):
-                return True
-        return False
+    def risky(self, scan: Scan) -> bool:
+        """Does this earlier message make later ambiguous distress a crisis? (relapse, loss, a crisis or caution hit)"""
+        return bool(self.context_risk.search(scan.normalized)) or any(f.level in ("crisis", "caution")
+                                                                       for f in scan.findings)
 
     def rank(self, findings: Sequence[Finding]) -> Finding | None:
         """The finding that decides the category: highest weight, then the lexicon's priority order."""

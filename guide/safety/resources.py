@@ -13,15 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from guide.errors import ConfigError
-from guide.types import Resource, Turn
+from guide.types import CATEGORIES, LANGUAGES, Resource, Turn
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 RESOURCES_PATH = DATA_DIR / "resources.yaml"
 TEMPLATES_PATH = DATA_DIR / "templates.yaml"
 
 REGIONS = ("US", "CA", "UK")
-LANGUAGES = ("en", "es", "fr")
-CATEGORIES = ("suicide", "self_harm", "overdose", "medical", "violence", "abuse")
 _RESOURCE_FIELDS = set(Resource.model_fields)
 
 

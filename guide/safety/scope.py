@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from guide.safety.language import detect_language
 from guide.safety.normalize import basic_normalize
 from guide.safety.resources import decline_text
-from guide.types import ScopeVerdict, Turn
+from guide.types import DeclineKind, Language, ScopeVerdict, Turn
 
 log = logging.getLogger("guide.safety")
 
@@ -299,12 +299,6 @@ def _remove_injection(text: str) -> tuple[str, list[str]]:
     return " ".join(text.split()), found
 
 
-def strip_injection(text: str) -> str:
-    """The message with prompt-injection phrases removed (normalised, lower case): what retrieval should search."""
-    body, _ = _remove_injection(basic_normalize(text or ""))
-    return body
-
-
 def _has_question(text: str) -> bool:
     words = re.findall(r"[a-z0-9']+", text)
     filler = {"and", "then", "now", "please", "just", "tell", "me", "say", "do", "it", "that", "this", "the", "a",
@@ -312,29 +306,30 @@ def _has_question(text: str) -> bool:
     return any(w not in filler for w in words)
 
 
-def guarded_scope_check(text: str, history: Sequence[Turn] = (), *, region: str = "US") -> ScopeVerdict:
+def guarded_scope_check(text: str, history: Sequence[Turn] = (), *, region: str = "US",
+                        language: Language | None = None) -> ScopeVerdict:
     """scope_check, but any exception declines the turn (kind "unavailable") instead of answering it unchecked
     or showing a traceback; the log names the exception type, never the text."""
     try:
-        return scope_check(text, history, region=region)
+        return scope_check(text, history, region=region, language=language)
     except Exception as exc:  # noqa: BLE001 - failing closed is the point
         log.error("scope guard failed (%s); declining the turn", type(exc).__name__)
-        try:
-            language = detect_language(text or "")
-        except Exception:  # noqa: BLE001
-            language = "en"
         return ScopeVerdict(allowed=False, kind="unavailable", reasons=("scope guard failed; declining",),
-                            reply=decline_text("unavailable", language=language, region=region))
+                            reply=decline_text("unavailable", language=language or "en", region=region))
 
 
-def scope_check(text: str, history: Sequence[Turn] = (), *, region: str = "US") -> ScopeVerdict:
-    """Decide whether a (crisis-checked) message is something the guide should answer, and if not, how to decline."""
-    language = detect_language(text or "")
+def scope_check(text: str, history: Sequence[Turn] = (), *, region: str = "US",
+                language: Language | None = None) -> ScopeVerdict:
+    """Decide whether a (crisis-checked) message is something the guide should answer, and if not, how to decline.
+    `language` is the turn's, when the caller already knows it. An allowed verdict's `query` is what retrieval
+    searches: the message itself, or what is left of it once prompt injection is removed."""
+    language = language or detect_language(text or "")
 
-    def decline(kind: str, *reasons: str) -> ScopeVerdict:
-        return ScopeVerdict(allowed=False, kind=kind, reply=decline_text(kind, language=language, region=region),  # type: ignore[arg-type]
-                            reasons=tuple(reasons))
+    def decline(kind: DeclineKind, *reasons: str) -> ScopeVerdict:
+        return ScopeVerdict(allowed=False, kind=kind, reply=decline_text(kind, language=language, region=region),
+                            reasons=tuple(reasons), injection=bool(injections))
 
+    injections: list[str] = []
     norm = basic_normalize(text or "")
     if not re.search(r"[a-z0-9]", norm):
         return decline("empty", "empty message")
@@ -368,4 +363,6 @@ def scope_check(text: str, history: Sequence[Turn] = (), *, region: str = "US") 
             notes.append("short follow-up in an ongoing conversation" if short else "follow-up in a conversation")
     else:
         notes.append(f"in scope: '{in_scope.group(0)}'")
-    return ScopeVerdict(allowed=True, kind="in_scope", reasons=tuple(notes))
+    # the injected instructions are ignored: retrieval searches only what is left of the question
+    return ScopeVerdict(allowed=True, kind="in_scope", reasons=tuple(notes), query=body if injections else text,
+                        injection=bool(injections))
