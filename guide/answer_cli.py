@@ -100,12 +100,12 @@ def run(args: argparse.Namespace, settings: Any) -> int:
 
 
 def _chat(args: argparse.Namespace, settings: Any) -> int:
-    from guide.pipeline import history_after
+    from guide.conversation import Conversation
 
     pipeline = _pipeline(args, settings)
     print("Recovery Guide — ask about peer support and recovery options. Type 'new' to start over, 'quit' to leave.")
     print("In crisis? Call or text 988 · Emergency 911.\n")
-    history: list[Any] = []
+    conversation = Conversation(audience=args.audience)
     while True:
         try:
             message = input("you> ")
@@ -115,19 +115,18 @@ def _chat(args: argparse.Namespace, settings: Any) -> int:
         if message.strip().lower() in {"quit", "exit", ":q"}:
             return 0
         if message.strip().lower() == "new":
-            history = []
+            conversation = Conversation(audience=args.audience)
             print("(new conversation)\n")
             continue
-        answer = pipeline.answer(history, message, args.audience)
-        history = history_after(history, message, answer)
+        answer = conversation.ask(pipeline, message)
         print(f"\nguide> {render_text(answer)}\n")
 
 
 def _batch(args: argparse.Namespace, settings: Any) -> int:
     from tqdm import tqdm
 
+    from guide.conversation import Conversation
     from guide.errors import InputError
-    from guide.pipeline import history_after
 
     if args.file == "-":
         raw_lines = sys.stdin.buffer.read().splitlines()
@@ -151,15 +150,11 @@ def _batch(args: argparse.Namespace, settings: Any) -> int:
                 errors += 1
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 continue
-            history: list[Any] = []
-            turns = []
-            answer = None
-            for message in record["turns"]:
-                answer = pipeline.answer(history, message, record.get("audience") or args.audience)
-                history = history_after(history, message, answer)
-                turns.append({"user": message, **answer_json(answer, full=False)})
-            assert answer is not None
-            result = {"id": record.get("id"), **answer_json(answer, full=False), "turns": turns}
+            conversation = Conversation(audience=record.get("audience") or args.audience)
+            turns = [{"user": message, **answer_json(conversation.ask(pipeline, message), full=False)}
+                     for message in record["turns"]]
+            result = {"id": record.get("id"), **turns[-1], "turns": turns}
+            del result["user"]
             out.write(json.dumps(result, ensure_ascii=False) + "\n")
             out.flush()
         bar.close()
