@@ -72,10 +72,15 @@ def pinned_blocks(at: AppTest) -> list[str]:
     return [h.value for h in at.main.get("html") if 'data-testid="rg-pinned"' in h.value]
 
 
+def banners(at: AppTest) -> list[str]:
+    return [h.value for h in at.main.get("html") if "In crisis?" in h.value]
+
+
 # ------------------------------------------------------------------------------------------ first visit
 def test_first_visit_shows_help_lines_welcome_and_quick_starts(app: AppTest) -> None:
-    banner = [h.value for h in app.main.get("html") if "In crisis?" in h.value]
-    assert banner and "Call or text 988" in banner[0] and "Emergency 911" in banner[0]
+    banner = banners(app)
+    assert len(banner) == 1, "the chat page shows the help-line banner exactly once"
+    assert "Call or text 988" in banner[0] and "Emergency 911" in banner[0]
     assert 'href="tel:988"' in banner[0] and "SAMHSA National Helpline" in banner[0]
     page = texts(app.main)
     assert "not a clinician" in page and "not for emergencies" in page
@@ -276,26 +281,31 @@ def test_pipeline_slot_builds_once_in_the_background_and_retries_after_a_failure
     assert len(calls) == 2 and slot.state == ("embedding", 1, 2)
 
 
-def test_guide_app_prints_the_url_then_execs_streamlit(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    import os
+# ------------------------------------------------------------------------------------------ every page
+def test_the_staff_page_has_the_same_banner_as_the_chat_page(app: AppTest) -> None:
+    chat_banner = banners(app)
+    app.switch_page("guide/ui/staff.py").run()
+    assert not app.exception, app.exception
+    assert app.title[0].value == "Staff: evaluation"
+    staff_banner = banners(app)
+    assert staff_banner == chat_banner and len(staff_banner) == 1
+    assert 'href="tel:988"' in staff_banner[0] and "SAMHSA National Helpline" in staff_banner[0]
 
-    from guide import app_cli
-    from guide.cli import main
 
-    seen: dict[str, Any] = {}
+def test_unusable_settings_still_show_the_help_lines(app_dirs: dict[str, Path],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GUIDE_DATA_DIR", str(app_dirs["data"]))
+    monkeypatch.setenv("GUIDE_CORPUS_DIR", str(app_dirs["corpus"]))
+    monkeypatch.setenv("GUIDE_EMBEDDING_MODEL", "hash:384")
+    monkeypatch.setenv("GUIDE_REGION", "Mars")
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    [banner] = banners(at)
+    assert 'href="tel:988"' in banner  # the default region's lines
+    assert "could not start" in texts(at.main) and "GUIDE_REGION" in texts(at.main)
 
-    def fake_execve(path: str, argv: list[str], env: dict[str, str]) -> None:
-        seen.update(path=path, argv=argv, env=env)
 
-    monkeypatch.setattr(os, "execve", fake_execve)
-    monkeypatch.setattr(os, "chdir", lambda _path: None)
-    assert main(["app", "--port", "8599", "--host", "127.0.0.1", "--embedding-model", "hash:384"]) == 0
-    out = capsys.readouterr().out
-    assert out.splitlines()[0].startswith("Recovery Guide is starting at http://localhost:8599")
-    argv = seen["argv"]
-    assert argv[1:5] == ["-m", "streamlit", "run", str(app_cli.APP_PATH)]
-    assert argv[argv.index("--server.address") + 1] == "127.0.0.1" and argv[argv.index("--server.port") + 1] == "8599"
-    assert argv[argv.index("--server.headless") + 1] == "true"
-    assert argv[argv.index("--browser.gatherUsageStats") + 1] == "false"
-    assert seen["env"]["GUIDE_EMBEDDING_MODEL"] == "hash:384"
-    assert main(["app", "--port", "70000"]) == 2
+def test_no_pages_directory_next_to_app_py() -> None:
+    """Streamlit would auto-discover it as an old-style multipage app: a deep link such as /staff then shows
+    that directory's navigation ("app / staff") and none of app.py's header (the help-line banner)."""
+    assert not (REPO / "pages").exists()

@@ -1,4 +1,4 @@
-"""The staff page (pages/staff.py) through AppTest: run the suites with progress, read metrics and charts,
+"""The staff page (guide/ui/staff.py) through AppTest: run the suites with progress, read metrics and charts,
 browse failing cases side by side, compare with a kept run, download, and turn feedback into an eval case.
 Fast tier: fixture corpus, hash embedder, fixture suites, tmp data dir."""
 
@@ -15,7 +15,7 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-PAGE = REPO / "pages" / "staff.py"
+PAGE = REPO / "guide" / "ui" / "staff.py"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TIMEOUT = 240  # the first run builds the fixture index and runs the suites on a busy 2-core box
 

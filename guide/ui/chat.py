@@ -1,5 +1,6 @@
 """The chat page. It only renders: the pipeline decides (guide.pipeline), render.py builds the strings,
-session.py holds the conversation. The help lines are drawn first, before anything that could fail."""
+session.py holds the conversation. The help-line banner above it is drawn by app.py (guide.ui.header) before
+any page runs, so it comes first and every page, deep links included, has it exactly once."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def _feedback_store(path: str) -> "SQLiteFeedbackStore":
 
 
 def _progress_text(stage: str, done: int, total: int) -> str:
-    what = {"embedding": "Indexing the vetted guides", "sentences": "Preparing answer sentences"}.get(stage)
+    what = render.BUILD_STAGES.get(stage)
     if what is None or not total:
         return "Loading the search model…"
     return f"{what} (first run only): {done}/{total}"
@@ -222,9 +223,7 @@ def render_chat(settings: "Settings | None" = None) -> None:
     from guide.config import load_settings
 
     settings = settings or load_settings()
-    help_lines = tuple(safety.always_visible(settings.region))
-    st.html(render.CSS)
-    st.html(render.help_banner_html(help_lines))  # first, before anything that could fail
+    help_lines = tuple(safety.always_visible(settings.region))  # the banner itself is app.py's (guide.ui.header)
     _sidebar(settings, help_lines)
     st.title("Recovery Guide")
     st.caption("Peer support and recovery options, from vetted public sources — with the source under every answer.")

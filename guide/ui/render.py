@@ -64,6 +64,13 @@ ERROR_TEXT = (
 
 THINKING = "Looking through the vetted guides…"
 
+#: What each stage of an index build is doing, in words (the chat page's progress bar and `guide app`'s terminal).
+BUILD_STAGES = {
+    "embedding": "Indexing the vetted guides",
+    "sentences": "Preparing answer sentences",
+    "multilingual": "Preparing search in other languages",
+}
+
 
 def escape_markdown(text: str) -> str:
     """User text → Markdown that renders exactly as typed (no links, images, HTML, LaTeX or headings)."""

@@ -1,5 +1,10 @@
 """Staff page: run the eval suites, read the metrics and charts, browse failing cases, compare runs,
-download reports, and turn user feedback into eval cases. Thin: everything comes from guide.evals."""
+download reports, and turn user feedback into eval cases. Thin: everything comes from guide.evals.
+
+app.py registers this file with st.Page (a file page, so AppTest.switch_page can open it). It lives in the
+package, not in a `pages/` directory next to app.py: Streamlit would auto-discover that directory as an old-style
+multipage app, and a deep link to /staff would then get its navigation ("app / staff") and none of app.py's
+header (the help-line banner)."""
 
 from __future__ import annotations
 
@@ -254,7 +259,8 @@ def _existing_case_ids(evals_dir: Path) -> set[str]:
     return {c.id for c in load_cases(directory, ConversationCase)} if directory.is_dir() else set()
 
 
-def main() -> None:
+def render_staff() -> None:
+    """The whole staff page (app.py draws the help-line banner above it)."""
     settings = _settings()
     st.title("Staff: evaluation")
     st.caption("Before a change of corpus, thresholds or model: does the guide still catch every crisis, find the "
@@ -268,4 +274,5 @@ def main() -> None:
         feedback_section(settings)
 
 
-main()
+if __name__ == "__main__":  # run as a page script by st.Page or AppTest; importing the module draws nothing
+    render_staff()
