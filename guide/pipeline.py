@@ -172,16 +172,6 @@ class Pipeline:
             log.debug("Pipeline failure details", exc_info=True)
             return self._trouble(turn, verdict, side, timer, None)
 
-    def stream(self, history: Sequence[Turn], message: str, audience: str = "newcomer") -> Iterator[str | Answer]:
-        """Yield the answer text in small pieces (for st.write_stream), then the full Answer last.
-
-        The answer is composed and checked before the first piece is shown, so nothing unchecked streams."""
-        answer = self.answer(history, message, audience)
-        words = answer.text.split(" ")
-        for i in range(0, len(words), 4):
-            yield " ".join(words[i:i + 4]) + (" " if i + 4 < len(words) else "")
-        yield answer
-
     # ---------------------------------------------------------------- stages
     def _also_asks(self, text: str) -> bool:
         """Does a distressed message also ask or talk about something the guide covers ("…, does SMART help?",
@@ -369,9 +359,4 @@ def build_pipeline(settings: "Settings", progress: "Progress | None" = None) -> 
     return Pipeline(settings, retriever, llm_composer=llm)
 
 
-def history_after(history: Sequence[Turn], message: str, answer: Answer) -> list[Turn]:
-    """The conversation with this exchange appended (what callers keep between turns)."""
-    return [*history, Turn(role="user", text=message), answer.as_turn()]
-
-
-__all__ = ["Pipeline", "build_pipeline", "history_after", "Citation", "Composer"]
+__all__ = ["Pipeline", "build_pipeline", "Citation", "Composer"]

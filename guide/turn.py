@@ -26,7 +26,7 @@ class CleanInput:
 def clean_input(message: object, max_chars: int) -> CleanInput:
     """Drop NUL/control characters (keeping newlines), collapse whitespace, and cut to max_chars. The crisis check
     reads the head and tail of what was cut, so a crisis at the end of a long paste still counts."""
-    raw = message if isinstance(message, str) else str(message)
+    raw = "" if message is None else message if isinstance(message, str) else str(message)  # None: nothing typed
     chars = [ch if ch in "\n\t" or ch.isprintable() else " " for ch in raw]
     removed = any(ch not in "\n\t" and not ch.isprintable() for ch in raw)
     text = " ".join("".join(chars).split())

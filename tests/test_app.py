@@ -222,7 +222,7 @@ def test_a_pipeline_failure_shows_a_kind_error_and_the_resources(app: AppTest, m
     def broken(self, history, message, audience="newcomer"):  # noqa: ANN001
         raise RuntimeError("boom: secret internals")
 
-    monkeypatch.setattr(Pipeline, "stream", broken)
+    monkeypatch.setattr(Pipeline, "answer", broken)
     ask(app, "What happens at an Al-Anon meeting?")
     assert not app.exception
     [reply] = assistant_messages(app)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from guide.pipeline import Pipeline, history_after
+from guide.conversation import history_after
+from guide.pipeline import Pipeline
 from guide.safety import SafetyChecker, checkin_reply
 from guide.safety.classifier import FakeRiskModel
 

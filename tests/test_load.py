@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from guide.bench.report import Latency
-from guide.pipeline import Pipeline, build_pipeline, history_after
+from guide.conversation import history_after
+from guide.pipeline import Pipeline, build_pipeline
 from guide.types import Answer
 
 REPO = Path(__file__).resolve().parent.parent

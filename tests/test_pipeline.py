@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from guide.pipeline import Pipeline, history_after
+from guide.conversation import history_after
+from guide.pipeline import Pipeline
 from guide.types import Answer
 
 
@@ -130,8 +131,9 @@ def test_retrieval_failure_gives_a_kind_reply_with_resources(pipeline: Pipeline,
     assert "Sorry" in answer.text and answer.resources
 
 
-def test_stream_yields_text_then_the_answer(pipeline: Pipeline) -> None:
-    pieces = list(pipeline.stream([], "What is Al-Anon?", "family"))
-    answer = pieces[-1]
-    assert isinstance(answer, Answer)
-    assert "".join(p for p in pieces[:-1] if isinstance(p, str)) == answer.text
+def test_the_word_by_word_display_shows_exactly_the_checked_answer(pipeline: Pipeline) -> None:
+    from guide.ui.render import word_pieces
+
+    answer = pipeline.answer([], "What is Al-Anon?", "family")
+    pieces = word_pieces(answer.text)
+    assert len(pieces) > 1 and "".join(pieces) == answer.text

@@ -25,7 +25,7 @@ def _messages() -> list[str]:
 def _talk(pipeline: Pipeline) -> list[Answer]:
     history: list = []
     answers = []
-    from guide.pipeline import history_after
+    from guide.conversation import history_after
 
     for message in _messages():
         answer = pipeline.answer(history, message)
@@ -57,7 +57,8 @@ def test_failure_paths_log_the_kind_of_failure_not_the_message(fake_settings, fa
         raise ValueError(f"search failed for {query!r}")
 
     monkeypatch.setattr(pipeline.retriever, "search", crash)
-    assert all(a.route in ("decline", "crisis") for a in _talk(pipeline))
+    # search is down: the crisis turn still gets the crisis reply (it never searches), the rest a kind decline
+    assert [a.route for a in _talk(pipeline)] == ["decline", "crisis", "decline", "decline", "decline"]
 
     class LeakyLLM:
         name = "llm:leaky"
@@ -92,7 +93,11 @@ def test_cli_stderr_carries_no_message_text(fake_settings, tmp_path: Path) -> No
             "--corpus", str(fake_settings.corpus_dir), "--embedding-model", "hash:384"]
     runs = [base + [f"{SECRET} What is Al-Anon?"], base + [f"I want to kill myself {SECRET}"],
             base + [f"{SECRET} What is Al-Anon?", "--chroma-url", f"http://127.0.0.1:{closed}"]]
-    for argv in runs:
+    # what each run must have done, so a run that failed before reading the question cannot pass for a quiet one
+    expected = [(0, "Al-Anon"), (0, "988"), (2, "Cannot reach the Chroma server")]
+    for argv, (code, shown) in zip(runs, expected, strict=True):
         done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == code, done.stderr
+        assert shown in (done.stdout if code == 0 else done.stderr)
         assert "Traceback" not in done.stderr
         assert SECRET not in done.stderr, done.stderr

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from guide.ui import render
-from guide.ui.session import Conversation, PipelineSlot, ask
+from guide.ui.session import ChatConversation, PipelineSlot, ask
 
 if TYPE_CHECKING:
     from guide.config import Settings
@@ -81,15 +81,15 @@ def load_pipeline(settings: "Settings", help_lines: Sequence["Resource"]) -> "Pi
 
 
 # ------------------------------------------------------------------------------------------ state
-def _conversation() -> Conversation:
+def _conversation() -> ChatConversation:
     if CONVERSATION not in st.session_state:
-        st.session_state[CONVERSATION] = Conversation()
+        st.session_state[CONVERSATION] = ChatConversation()
     return st.session_state[CONVERSATION]
 
 
 def _new_conversation() -> None:
     """Clear everything but the audience."""
-    st.session_state[CONVERSATION] = Conversation()
+    st.session_state[CONVERSATION] = ChatConversation()
     st.session_state.pop(PENDING, None)
 
 
@@ -158,8 +158,9 @@ def _welcome(audience: str) -> None:
             st.button(question, key=f"qs-{audience}-{n}", on_click=_queue, args=(question,))
 
 
-def _drip(pieces: Sequence[str]) -> Iterator[str]:
-    for piece in pieces:
+def _drip(text: str) -> Iterator[str]:
+    """A checked answer, shown a few words at a time (it was composed and checked before the first word)."""
+    for piece in render.word_pieces(text):
         yield render.answer_markdown(piece)
         time.sleep(STREAM_DELAY_S)
 
@@ -174,7 +175,7 @@ def _citations(answer: "Answer") -> None:
             st.markdown(render.quote_markdown(c))
 
 
-def _feedback(settings: "Settings", conv: Conversation, i: int) -> None:
+def _feedback(settings: "Settings", conv: ChatConversation, i: int) -> None:
     db = str(settings.feedback_db)
     st.feedback("thumbs", key=f"fb-{conv.id}-{i}", on_change=_on_feedback, args=(db, conv.id, i))
     if i not in conv.feedback_ids:
@@ -191,15 +192,15 @@ def _feedback(settings: "Settings", conv: Conversation, i: int) -> None:
     st.caption("Thanks — your rating was saved. " + render.FEEDBACK_NOTICE)
 
 
-def _assistant(settings: "Settings", conv: Conversation, i: int, answer: "Answer", pieces: Sequence[str] | None) -> None:
-    """One assistant message, top to bottom as render.reply_parts says; `pieces` streams a fresh answer."""
+def _assistant(settings: "Settings", conv: ChatConversation, i: int, answer: "Answer", fresh: bool) -> None:
+    """One assistant message, top to bottom as render.reply_parts says; a fresh answer is shown word by word."""
     parts = render.reply_parts(answer, conv.pinned)
     if parts["pinned"]:
         st.html(render.pinned_line_html(parts["pinned"]))  # type: ignore[arg-type]
     if parts["card"]:
         st.html(render.crisis_card_html(answer.text, answer.resources))
-    elif pieces is not None:
-        st.write_stream(_drip(pieces))
+    elif fresh:
+        st.write_stream(_drip(answer.text))
     else:
         st.markdown(render.answer_markdown(answer.text))
     if answer.notice:
@@ -250,15 +251,14 @@ def render_chat(settings: "Settings | None" = None) -> None:
     for i, question, answer in conv.exchanges():
         _user(question)
         with st.chat_message("assistant"):
-            _assistant(settings, conv, i, answer, None)
+            _assistant(settings, conv, i, answer, False)
 
     if message is not None:
         _user(message)
         with st.chat_message("assistant"):
             with st.spinner(render.THINKING):
-                pieces, answer = ask(pipeline, conv, message, audience, settings.region)
-            conv.add(message, answer)
-            _assistant(settings, conv, len(conv.answers) - 1, answer, pieces)
+                answer = ask(pipeline, conv, message, audience, settings.region)
+            _assistant(settings, conv, len(conv.answers) - 1, answer, True)
 
     if conv.pinned and conv.answers[-1].route != "crisis":  # right after a crisis turn its card is the focus
         with pinned_slot:
@@ -269,7 +269,7 @@ def render_chat(settings: "Settings | None" = None) -> None:
         _export(conv, help_lines)
 
 
-def _export(conv: Conversation, help_lines: Sequence["Resource"]) -> None:
+def _export(conv: ChatConversation, help_lines: Sequence["Resource"]) -> None:
     from guide.export import conversation_markdown, export_filename
 
     data = conversation_markdown(conv.questions, conv.answers, help_lines=help_lines)

@@ -296,3 +296,9 @@ a.rg-btn:focus-visible,.rg-banner a:focus-visible,a.rg-weblink:focus-visible{out
 def answer_markdown(text: str) -> str:
     """Answer text (vetted corpus sentences) for st.markdown: `$` and `~` would otherwise become LaTeX / strikethrough."""
     return text.replace("\\$", "$").replace("$", "\\$").replace("~", "\\~")
+
+
+def word_pieces(text: str, size: int = 4) -> list[str]:
+    """The answer in pieces of a few words, spaces kept, for the word-by-word display: they join back to `text`."""
+    words = text.split(" ")
+    return [" ".join(words[i:i + size]) + (" " if i + size < len(words) else "") for i in range(0, len(words), size)]

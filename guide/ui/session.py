@@ -11,44 +11,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from guide.types import Answer, Resource, SafetyVerdict, Turn
+from guide.conversation import Conversation
+from guide.types import Answer, SafetyVerdict, as_audience
+
+if TYPE_CHECKING:
+    from guide.pipeline import Pipeline
 
 log = logging.getLogger("guide.ui")
 
 
 @dataclass
-class Conversation:
-    """History as the pipeline sees it, one Answer per assistant turn, and the pinned crisis resources."""
+class ChatConversation(Conversation):
+    """The domain conversation plus what the chat page remembers about it: which answers were rated."""
 
-    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    history: list[Turn] = field(default_factory=list)
-    answers: list[Answer] = field(default_factory=list)
-    questions: list[str] = field(default_factory=list)
-    pinned: tuple[Resource, ...] = ()
     feedback_ids: dict[int, int] = field(default_factory=dict)
-
-    @property
-    def empty(self) -> bool:
-        return not self.answers
-
-    def add(self, question: str, answer: Answer) -> None:
-        """Append one exchange; a crisis turn pins its resources for the rest of the conversation."""
-        from guide.pipeline import history_after
-
-        self.history = history_after(self.history, question, answer)
-        self.questions.append(question)
-        self.answers.append(answer)
-        if answer.route == "crisis" and answer.resources:
-            self.pinned = tuple(answer.resources)
-
-    def exchanges(self) -> Iterator[tuple[int, str, Answer]]:
-        for i, (q, a) in enumerate(zip(self.questions, self.answers, strict=True)):
-            yield i, q, a
 
 
 def error_answer(region: str, conversation: Conversation, audience: str = "newcomer") -> Answer:
@@ -61,34 +41,24 @@ def error_answer(region: str, conversation: Conversation, audience: str = "newco
     except Exception:  # noqa: BLE001 - the resources file itself failed; fall back to the US lines
         visible = ()
     return Answer(
-        route="decline", decline_kind="error", text=ERROR_TEXT, audience=audience,
+        route="decline", decline_kind="error", text=ERROR_TEXT, audience=as_audience(audience),
         safety=SafetyVerdict(route="caution", reasons=("the app could not run the pipeline",)),
         resources=tuple({r.id: r for r in (*visible, *conversation.pinned)}.values()),
         pinned_crisis=bool(conversation.pinned),
     )
 
 
-def ask(pipeline: Any, conversation: Conversation, message: str, audience: str, region: str) -> tuple[list[str], Answer]:
-    """Run one turn through the pipeline's stream: the text pieces to show, and the Answer.
-
-    Any exception becomes `error_answer`."""
+def ask(pipeline: "Pipeline", conversation: Conversation, message: str, audience: str, region: str) -> Answer:
+    """One turn through the pipeline, appended to the conversation; any exception becomes `error_answer`."""
     try:
-        pieces: list[str] = []
-        answer: Answer | None = None
-        for item in pipeline.stream(conversation.history, message, audience):
-            if isinstance(item, Answer):
-                answer = item
-            else:
-                pieces.append(str(item))
-        if answer is None:
-            raise RuntimeError("the pipeline stream ended without an Answer")
-        return pieces, answer
+        return conversation.ask(pipeline, message, audience)
     except Exception as exc:  # noqa: BLE001 - the page shows a kind error and the help lines instead
         # the exception text may quote the message, and conversations are not logged: type only (traceback at DEBUG)
         log.error("Pipeline failed in the app (%s)", type(exc).__name__)
         log.debug("Pipeline failure details", exc_info=True)
         answer = error_answer(region, conversation, audience)
-        return [answer.text], answer
+        conversation.add(message, answer)
+        return answer
 
 
 class PipelineSlot:
