@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from guide import app_cli
+from guide.cli import app as app_cli
 from guide.cli import main
 
 

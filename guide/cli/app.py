@@ -56,7 +56,7 @@ def settings_env(settings: Any) -> dict[str, str]:
 
 def stage_bars() -> Any:
     """A Progress callback with one terminal bar per build stage (the `guide ingest` drawer, labelled per stage)."""
-    from guide.cli import tqdm_progress
+    from guide.cli.common import tqdm_progress
     from guide.ui.render import BUILD_STAGES
 
     bars: dict[str, Any] = {}

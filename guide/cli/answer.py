@@ -79,7 +79,7 @@ def render_text(answer: Any) -> str:
 
 
 def _pipeline(args: argparse.Namespace, settings: Any) -> Any:
-    from guide.cli import tqdm_progress
+    from guide.cli.common import tqdm_progress
     from guide.pipeline import build_pipeline
 
     if getattr(args, "llm", None):

@@ -7,53 +7,33 @@ unless GUIDE_DEBUG=1.
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-#: Command modules that register their own subcommands: add_parser(subparsers) and run(args, settings).
-PLUGIN_MODULES = (
-    "guide.safety.cli",
-    "guide.answer_cli",
-    "guide.evals.cli",
-    "guide.bench.cli",
-    "guide.app_cli",
-)
+from guide.cli.common import settings_from, tqdm_progress
 
+if TYPE_CHECKING:
+    from guide.config import Settings
 
-def _settings_from(args: argparse.Namespace) -> Any:
-    from guide.config import load_settings
+def commands() -> "tuple[CommandModule, ...]":
+    """The subcommands that live in their own modules, registered explicitly (a missing one is an ImportError,
+    never a command that silently disappears). Each module imports only argparse-level code at the top."""
+    from guide.bench import cli as bench
+    from guide.cli import answer, app
+    from guide.evals import cli as evals
+    from guide.safety import cli as safety
 
-    return load_settings(
-        data_dir=getattr(args, "data_dir", None),
-        corpus_dir=getattr(args, "corpus", None),
-        chroma_url=getattr(args, "chroma_url", None),
-        embedding_model=getattr(args, "embedding_model", None),
-        reranker=getattr(args, "reranker", None),
-        region=getattr(args, "region", None),
-    )
+    return (safety, answer, evals, bench, app)
 
 
-def tqdm_progress(desc: str) -> Any:
-    """A Progress callback drawing a tqdm bar on stderr (silent when stderr is not a terminal)."""
-    from tqdm import tqdm
+class CommandModule(Protocol):
+    """A module with subcommands: add_parser(subparsers, common) and run(args, settings) -> exit code."""
 
-    bar: dict[str, Any] = {}
+    def add_parser(self, sub: Any, common: argparse.ArgumentParser) -> Any: ...
 
-    def progress(stage: str, done: int, total: int) -> None:
-        if "bar" not in bar:
-            bar["bar"] = tqdm(total=total, desc=desc, unit="chunk", file=sys.stderr, disable=not sys.stderr.isatty())
-        b = bar["bar"]
-        b.total = total
-        b.n = done
-        b.refresh()
-        if done >= total:
-            b.close()
-
-    return progress
+    def run(self, args: argparse.Namespace, settings: "Settings") -> int: ...
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -62,7 +42,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from guide.retrieval.index import discard_embedded_index, ingest
     from guide.retrieval.store import ChromaStore, make_chroma_client
 
-    settings = _settings_from(args)
+    settings = settings_from(args)
     embedder = make_embedder(settings.embedding_model)
     try:
         client = make_chroma_client(settings)
@@ -89,7 +69,7 @@ def hit_json(hit: Any) -> dict[str, Any]:
 def cmd_search(args: argparse.Namespace) -> int:
     from guide.retrieval.index import clean_query, open_retriever
 
-    settings = _settings_from(args)
+    settings = settings_from(args)
     clean_query(args.query, settings.max_message_chars)  # an empty query fails before any index is built
     retriever, report = open_retriever(settings, progress=tqdm_progress("Building index"))
     if report is not None and report.changed:
@@ -110,7 +90,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_corpus(args: argparse.Namespace) -> int:
     from guide.corpus import check_corpus, corpus_hash, unvet, vet
 
-    settings = _settings_from(args)
+    settings = settings_from(args)
     if args.corpus_cmd == "check":
         report = check_corpus(settings.corpus_dir)
         if args.json:
@@ -183,24 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("ids", nargs="+")
     p.set_defaults(func=cmd_corpus)
 
-    for name in PLUGIN_MODULES:
-        try:
-            if importlib.util.find_spec(name) is None:
-                continue
-        except ModuleNotFoundError:
-            continue
-        module = importlib.import_module(name)
+    for module in commands():
         before = set(sub.choices)
-        module.add_parser(sub, common) if _takes_common(module) else module.add_parser(sub)
+        module.add_parser(sub, common)
         for added in set(sub.choices) - before:
-            sub.choices[added].set_defaults(plugin_module=name)
+            sub.choices[added].set_defaults(command_module=module)
     return parser
-
-
-def _takes_common(module: Any) -> bool:
-    import inspect
-
-    return len(inspect.signature(module.add_parser).parameters) >= 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -216,8 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if hasattr(args, "func"):
             return int(args.func(args) or 0)
-        module = importlib.import_module(args.plugin_module)
-        return int(module.run(args, _settings_from(args)) or 0)
+        return int(args.command_module.run(args, settings_from(args)) or 0)
     except GuideError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -233,5 +200,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+__all__ = ["build_parser", "main", "settings_from", "tqdm_progress"]
