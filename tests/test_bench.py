@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from guide.bench.measure import scale_factors, targets
-from guide.bench.report import BenchReport, Latency, RetrievalBench, RetrievalRow, render_markdown
+from guide.bench.report import BenchReport, RetrievalBench, RetrievalRow, render_markdown
 from guide.bench.synthetic import grow_corpus
 from guide.corpus import load_vetted
+from guide.evals.stats import LatencyStats
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "corpus"
 
@@ -41,13 +42,13 @@ def test_scale_factors() -> None:
 
 
 def test_latency_percentiles() -> None:
-    lat = Latency.of([5, 1, 4, 2, 3])
+    lat = LatencyStats.of([5, 1, 4, 2, 3], digits=2)
     assert (lat.n, lat.p50_ms, lat.max_ms, lat.mean_ms) == (5, 3.0, 5.0, 3.0)
-    assert Latency.of([]).n == 0
+    assert LatencyStats.of([]).n == 0
 
 
 def _retrieval(keyword: float, dense: float, hybrid: float) -> RetrievalBench:
-    lat = Latency.of([1.0])
+    lat = LatencyStats.of([1.0])
     rows = tuple(RetrievalRow(mode=m, recall_at_5=r, ndcg_at_10=r, mrr=r, latency=lat)
                  for m, r in (("keyword", keyword), ("dense", dense), ("hybrid", hybrid)))
     best = max(keyword, dense)
@@ -63,6 +64,18 @@ def test_hybrid_target_explains_when_the_suite_makes_it_impossible() -> None:
     [target] = targets(report)
     assert target.ok is True
     assert "Hybrid recall@5" in render_markdown(report)
+
+
+def test_no_timings_read_n_a_never_zero_or_nan() -> None:
+    from guide.bench.report import SafetyBench
+
+    report = BenchReport(date="d", duration_s=1, machine={}, settings={},
+                         safety=SafetyBench(cases=0, checker="none", latency=LatencyStats.of([], digits=2)))
+    [target] = targets(report)
+    assert (target.measured, target.ok) == ("n/a ms", None)
+    md = render_markdown(report)
+    section = md[md.index("## Safety check"):]
+    assert "| wall clock | n/a | n/a | n/a | n/a |" in section and "None" not in section and "nan" not in section
 
 
 def _run_bench(tmp_path: Path, fixture_corpus: Path, capsys, backends: str, cold_runs: int) -> tuple[dict, str]:

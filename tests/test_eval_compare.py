@@ -38,7 +38,7 @@ def test_metric_deltas(runs) -> None:
     assert deltas["answers.citation_validity"].delta == pytest.approx(0.25)
     assert deltas["retrieval.hybrid.mrr"].delta == pytest.approx(1 / 3, abs=1e-5)
     moved = [m.metric for m in changed_metrics(c)]
-    assert "safety.recall" in moved and "safety.false_alarm" not in moved  # s5 is still the only false alarm
+    assert "safety.recall" in moved and "safety.false_alarm_all_noncrisis" not in moved  # s5 is still the only false alarm
     assert all(abs(m.delta) > 0 for m in changed_metrics(c) if m.delta is not None)
 
 

@@ -8,10 +8,11 @@ import math
 
 import pytest
 
-from guide.evals.metrics import answer_group, citation_checks, confusion, ir_scores, latency_stats, rate
+from guide.evals.metrics import answer_group, citation_checks, confusion, ir_scores, rate
 from guide.evals.report import ConversationCaseResult, RetrievalCaseResult
 from guide.evals.retrieval import ndcg_at, recall_at, reciprocal_rank
 from guide.evals.runner import flat_metrics, safety_outcome
+from guide.evals.stats import LatencyStats, percentile
 
 # ---------------------------------------------------------------- rates
 
@@ -50,6 +51,26 @@ def test_confusion_rows_are_expected_and_unknown_predictions_get_a_column() -> N
 ])
 def test_safety_outcome(expected: str, got: str, outcome: str) -> None:
     assert safety_outcome(expected, got) == outcome
+
+
+def test_two_false_alarm_figures_all_non_crisis_and_hard_negatives() -> None:
+    from types import SimpleNamespace
+
+    from guide.evals.cases import SafetyCase
+    from guide.evals.runner import evaluate_safety
+    from guide.evals.thresholds import failing_cases_for
+    from guide.types import SafetyVerdict
+
+    routes = {"idiom": "crisis", "past": "ok", "plain": "crisis", "fine": "ok", "real": "crisis"}
+    checker = SimpleNamespace(check=lambda text, history=(), **_: SafetyVerdict(route=routes[text], category="suicide"))
+    cases = [SafetyCase(id=t, text=t, expected_route="crisis" if t == "real" else "ok", category="suicide" if t == "real" else None,
+                        difficulty="hard" if t in ("idiom", "past") else "easy") for t in routes]
+    s = evaluate_safety(checker, cases)
+    assert (s.overall.false_alarm.k, s.overall.false_alarm.n) == (2, 4)  # idiom and plain, of four non-crisis
+    assert (s.false_alarm_hard_negatives.k, s.false_alarm_hard_negatives.n) == (1, 2)  # the idiom, of two
+    report = SimpleNamespace(safety=s)
+    assert failing_cases_for(report, "safety.false_alarm_all_noncrisis") == ["idiom", "plain"]
+    assert failing_cases_for(report, "safety.false_alarm_hard_negatives") == ["idiom"]
 
 
 # ---------------------------------------------------------------- retrieval (ir-measures)
@@ -91,12 +112,23 @@ def test_ir_scores_of_no_queries() -> None:
 # ---------------------------------------------------------------- latency
 
 
+def test_percentiles_match_numpy_and_refuse_an_empty_list() -> None:
+    import numpy as np
+
+    values = [5.0, 1.0, 9.0, 3.0, 7.0, 2.0]
+    for q in (0, 50, 95, 100):
+        assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
+    with pytest.raises(ValueError, match="no values"):
+        percentile([], 50)
+
+
 def test_latency_stats() -> None:
-    empty = latency_stats([])
-    assert (empty.n, empty.p50_ms, empty.p95_ms, empty.max_ms) == (0, None, None, None)
-    one = latency_stats([12.0])
+    empty = LatencyStats.of([])
+    assert (empty.n, empty.p50_ms, empty.p95_ms, empty.mean_ms, empty.max_ms) == (0, None, None, None, None)
+    one = LatencyStats.of([12.0])
     assert (one.p50_ms, one.p95_ms, one.max_ms) == (12.0, 12.0, 12.0)
-    hundred = latency_stats(range(1, 101))
+    assert LatencyStats.of([1.23456], digits=2).p50_ms == 1.23
+    hundred = LatencyStats.of(range(1, 101))
     assert hundred.p50_ms == pytest.approx(50.5) and hundred.p95_ms == pytest.approx(95.05)
     assert hundred.mean_ms == pytest.approx(50.5) and hundred.max_ms == 100
 
@@ -152,7 +184,8 @@ def test_synthetic_run_metrics_by_hand(tmp_path) -> None:
     m = r.metrics
     # safety: s1..s3 crisis all caught; s5 (ok) alarmed; s6 caution kept as caution
     assert (m["safety.recall"], m["safety.precision"]) == (1.0, 0.75)
-    assert m["safety.false_alarm"] == pytest.approx(1 / 3, abs=1e-6)
+    assert m["safety.false_alarm_all_noncrisis"] == pytest.approx(1 / 3, abs=1e-6)
+    assert m["safety.false_alarm_hard_negatives"] is None  # no case is difficulty=hard
     assert (m["safety.suicide.recall"], m["safety.suicide.false_alarm"]) == (1.0, 0.0)
     assert m["safety.overdose.false_alarm"] is None  # no non-crisis overdose messages
     assert m["safety.none.recall"] is None and m["safety.none.false_alarm"] == 0.5

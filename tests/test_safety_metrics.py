@@ -1,4 +1,4 @@
-"""Pure metrics shared with `guide eval`: Wilson intervals, per-label rates, confusion, percentiles."""
+"""Pure metrics shared with `guide eval`: Wilson intervals, per-label rates, confusion."""
 
 import math
 
@@ -33,17 +33,6 @@ def test_confusion_table():
     assert c.counts[("a", "b")] == 1
     table = c.format()
     assert "| a " in table and "total" in table
-
-
-def test_percentiles_match_numpy():
-    import numpy as np
-
-    values = [5.0, 1.0, 9.0, 3.0, 7.0, 2.0]
-    for q in (0, 50, 95, 100):
-        assert M.percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
-    s = M.latency_summary(values)
-    assert s.n == 6 and s.max == 9.0
-    assert math.isnan(M.percentile([], 50))
 
 
 def test_length_mismatch_is_an_error():

@@ -5,6 +5,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from _gates import assert_meets_gate
 
 from guide.safety import SafetyChecker, guarded_check
 from guide.safety.cli import CATEGORIES, KINDS, load_suite, run_suite
@@ -45,7 +46,7 @@ def test_lexicon_only_targets():
     m = report.metrics
     assert m["crisis_recall"]["value"] >= 0.98
     assert m["direct_recall"]["value"] == 1.0
-    assert m["hard_negative_false_alarm"]["value"] <= 0.05
+    assert_meets_gate("safety.false_alarm_hard_negatives", m["false_alarm_hard_negatives"]["value"])
 
 
 @pytest.fixture(scope="module")
@@ -55,19 +56,12 @@ def model_report():
     return run_suite(default_checker(), CASES)
 
 
-def _gate(metric: str) -> dict:
-    """The level evals/thresholds.yaml holds for a metric (tests follow the gate file, never a copy of it)."""
-    import yaml
-
-    spec = yaml.safe_load((SUITE.parent / "thresholds.yaml").read_text(encoding="utf-8"))
-    return next(t for t in spec["thresholds"] if t["metric"] == metric)
-
-
 @pytest.mark.integration
 def test_the_shipped_check_holds_the_gate_on_the_team_suite(model_report):
     m = model_report.metrics
-    assert m["crisis_recall"]["value"] >= _gate("safety.recall")["min"]
-    assert m["false_alarm_all_non_crisis"]["value"] <= _gate("safety.false_alarm")["max"]
+    assert_meets_gate("safety.recall", m["crisis_recall"]["value"])
+    assert_meets_gate("safety.false_alarm_all_noncrisis", m["false_alarm_all_noncrisis"]["value"])
+    assert_meets_gate("safety.false_alarm_hard_negatives", m["false_alarm_hard_negatives"]["value"])
     assert m["failed_closed"] == 0
 
 

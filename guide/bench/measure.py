@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,6 @@ from guide.bench.report import (
     AnswerBench,
     BenchReport,
     IngestBench,
-    Latency,
     RetrievalBench,
     RetrievalRow,
     SafetyBench,
@@ -29,6 +29,8 @@ from guide.bench.report import (
     Target,
 )
 from guide.bench.system import cpu_seconds, machine_description, peak_rss_mib, rss_mib, run_child
+from guide.evals.render import num
+from guide.evals.stats import LatencyStats
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,6 +45,10 @@ Say = Callable[[str], None]
 HASH_EMBEDDER = "hash:384"
 WARM_UP = "What happens at a first meeting of a mutual-help group?"
 COLD_START_QUESTION = "What happens at a first AA meeting?"
+
+
+#: Latency as BENCHMARKS.md and benchmarks.json keep it: two decimals.
+_latency = partial(LatencyStats.of, digits=2)
 
 
 class TimedEmbedder:
@@ -135,8 +141,8 @@ def bench_retrieval(retriever: "Retriever", cases: Sequence["RetrievalCase"], sa
             m = report.metrics["all"]
             rows.append(RetrievalRow(mode=label, recall_at_5=round(m["recall_at_k"], 4),
                                      ndcg_at_10=round(m["ndcg_at_10"], 4), mrr=round(m["mrr"], 4),
-                                     latency=Latency.of(r.latency_ms for r in report.results)))
-            say(f"retrieval: {label} recall@{k}={m['recall_at_k']:.3f} p50={rows[-1].latency.p50_ms:.1f} ms")
+                                     latency=_latency(r.latency_ms for r in report.results)))
+            say(f"retrieval: {label} recall@{k}={m['recall_at_k']:.3f} p50={num(rows[-1].latency.p50_ms, 1)} ms")
     finally:
         retriever.reranker = reranker
     by_mode = {r.mode: r for r in rows}
@@ -167,8 +173,8 @@ def bench_safety(checker: Any, cases: Sequence["SafetyCase"], say: Say) -> Safet
         timings.append(_ms_since(t0))
         cpu.append((time.thread_time() - c0) * 1000)
     bench = SafetyBench(cases=len(cases), checker=str(getattr(checker, "name", type(checker).__name__)),
-                        latency=Latency.of(timings), cpu=Latency.of(cpu))
-    say(f"safety: p50={bench.latency.p50_ms:.2f} ms p95={bench.latency.p95_ms:.2f} ms")
+                        latency=_latency(timings), cpu=_latency(cpu))
+    say(f"safety: p50={num(bench.latency.p50_ms, 2)} ms p95={num(bench.latency.p95_ms, 2)} ms")
     return bench
 
 
@@ -182,7 +188,7 @@ class _TurnTimes:
 
 def play_conversations(pipeline: "Pipeline", cases: Sequence["ConversationCase"]) -> _TurnTimes:
     """Every turn of every case through the pipeline, wall-clock timed, with the pipeline's stage timings."""
-    from guide.pipeline import history_after
+    from guide.conversation import history_after
 
     times = _TurnTimes()
     for case in cases:
@@ -227,17 +233,17 @@ def bench_answers(
     forget_query_cache(pipeline.retriever.embedder)
     pipeline.answer([], WARM_UP)
     times = play_conversations(pipeline, cases)
-    say(f"answers: {len(times.all_turns)} turns, p50={Latency.of(times.answered).p50_ms:.1f} ms (answer route)")
+    say(f"answers: {len(times.all_turns)} turns, p50={num(_latency(times.answered).p50_ms, 1)} ms (answer route)")
     cold, cold_cpu, peak, ok = cold_start(settings, runs=cold_runs) if cold_runs else ([], [], 0.0, True)
     if cold:
         say(f"cold start: {', '.join(f'{s:.2f}s' for s in cold)} (peak RSS {peak:.0f} MiB)")
     order = ("input", "safety", "scope", "query", "retrieve", "compose", "output_check")
-    stages = {s: Latency.of(times.stages[s]) for s in (*order, *sorted(set(times.stages) - set(order))) if s in times.stages}
+    stages = {s: _latency(times.stages[s]) for s in (*order, *sorted(set(times.stages) - set(order))) if s in times.stages}
     composer = getattr(pipeline.llm_composer, "name", None) or "extractive"
-    return AnswerBench(turns=len(times.all_turns), composer=composer, all_turns=Latency.of(times.all_turns),
-                       answer_route=Latency.of(times.answered), stages=stages, cold_start_s=tuple(cold),
+    return AnswerBench(turns=len(times.all_turns), composer=composer, all_turns=_latency(times.all_turns),
+                       answer_route=_latency(times.answered), stages=stages, cold_start_s=tuple(cold),
                        cold_start_peak_rss_mib=peak, cold_start_ok=ok,
-                       answer_route_cpu=Latency.of(times.answered_cpu), cold_start_cpu_s=tuple(cold_cpu))
+                       answer_route_cpu=_latency(times.answered_cpu), cold_start_cpu_s=tuple(cold_cpu))
 
 
 @dataclass(frozen=True)
@@ -299,10 +305,10 @@ def _scale_row(
         factor=factor, backend=backend, embedder=embedder_spec,
         documents=len({c.doc_id for c in retriever.chunks.values()}), chunks=len(retriever.chunks),
         ingest_s=round(ingest_s, 2), embedding_s=round(embedder.total_seconds, 2), estimated_model_ingest_s=estimated,
-        retrieve=Latency.of(retrieve), answer=Latency.of(answers), rss_mib=round(rss_mib(), 1),
+        retrieve=_latency(retrieve), answer=_latency(answers), rss_mib=round(rss_mib(), 1),
     )
     say(f"scale ×{factor} {backend}: {row.chunks} chunks, ingest {row.ingest_s:.1f}s, "
-        f"answer p50 {row.answer.p50_ms:.1f} ms")
+        f"answer p50 {num(row.answer.p50_ms, 1)} ms")
     return row
 
 
@@ -360,6 +366,11 @@ def bench_scale(
 
 
 # ---------------------------------------------------------------- targets
+def _under(value: float | None, limit: float) -> bool | None:
+    """Met, missed, or None (no timings to judge)."""
+    return None if value is None else value < limit
+
+
 def targets(report: BenchReport) -> list[Target]:
     out = []
     r, s, a, i = report.retrieval, report.safety, report.answers, report.ingest
@@ -376,21 +387,21 @@ def targets(report: BenchReport) -> list[Target]:
         out.append(Target(name="hybrid recall@5 vs best single mode", target="≥ 1.15×",
                           measured=f"{r.hybrid_over_best_single:.3f}× ({r.best_single_mode})", ok=ok, note=note))
     if s:
-        out.append(Target(name="safety check p95", target="< 20 ms", measured=f"{s.latency.p95_ms:.2f} ms",
-                          ok=s.latency.p95_ms < 20,
-                          note=f"CPU time p95 {s.cpu.p95_ms:.2f} ms" if s.cpu is not None else ""))
+        out.append(Target(name="safety check p95", target="< 20 ms", measured=f"{num(s.latency.p95_ms, 2)} ms",
+                          ok=_under(s.latency.p95_ms, 20),
+                          note=f"CPU time p95 {num(s.cpu.p95_ms, 2)} ms" if s.cpu is not None else ""))
     if a:
         cpu = a.answer_route_cpu
         out.append(Target(name="extractive answer p50 (warm)", target="< 150 ms",
-                          measured=f"{a.answer_route.p50_ms:.1f} ms", ok=a.answer_route.p50_ms < 150,
-                          note=f"CPU time p50 {cpu.p50_ms:.1f} ms" if cpu is not None else ""))
+                          measured=f"{num(a.answer_route.p50_ms, 1)} ms", ok=_under(a.answer_route.p50_ms, 150),
+                          note=f"CPU time p50 {num(cpu.p50_ms, 1)} ms" if cpu is not None else ""))
         out.append(Target(name="extractive answer p95 (warm)", target="< 400 ms",
-                          measured=f"{a.answer_route.p95_ms:.1f} ms", ok=a.answer_route.p95_ms < 400,
-                          note=f"CPU time p95 {cpu.p95_ms:.1f} ms" if cpu is not None else ""))
+                          measured=f"{num(a.answer_route.p95_ms, 1)} ms", ok=_under(a.answer_route.p95_ms, 400),
+                          note=f"CPU time p95 {num(cpu.p95_ms, 1)} ms" if cpu is not None else ""))
         b = report.answers_no_reranker
         if b is not None:
             out.append(Target(name="answer p50 / p95 without the reranker (same run)", target="(baseline)",
-                              measured=f"{b.answer_route.p50_ms:.1f} / {b.answer_route.p95_ms:.1f} ms", ok=None,
+                              measured=f"{num(b.answer_route.p50_ms, 1)} / {num(b.answer_route.p95_ms, 1)} ms", ok=None,
                               note="reranker=none: fused order, cosine sentence choice"))
         if a.cold_start_s:
             best = min(a.cold_start_s)
@@ -406,7 +417,7 @@ def targets(report: BenchReport) -> list[Target]:
         for spec in dict.fromkeys(x.embedder for x in rows):
             by_factor = {x.factor: x for x in rows if x.embedder == spec}
             top = max(by_factor)
-            if 1 in by_factor and top > 1:
+            if 1 in by_factor and top > 1:  # every scale row timed the same non-empty query list
                 ratio = by_factor[top].answer.p50_ms / max(by_factor[1].answer.p50_ms, 1e-9)
                 out.append(Target(
                     name=f"answer p50 at ×{top} vs ×1 ({backend}, {spec})", target="< 3×" if top >= 100 else "(trend)",

@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from guide.evals.retrieval import percentile
+from guide.evals.markdown import markdown_table
+from guide.evals.render import num
+from guide.evals.stats import LatencyStats
+
+
+#: The old name of the one latency summary, still imported by tests/test_load.py.
+Latency = LatencyStats
 
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Latency(Frozen):
-    n: int
-    p50_ms: float
-    p95_ms: float
-    mean_ms: float
-    max_ms: float
-
-    @classmethod
-    def of(cls, values_ms: Iterable[float]) -> "Latency":
-        values = sorted(float(v) for v in values_ms)
-        if not values:
-            return cls(n=0, p50_ms=0.0, p95_ms=0.0, mean_ms=0.0, max_ms=0.0)
-        return cls(n=len(values), p50_ms=round(percentile(values, 50), 2), p95_ms=round(percentile(values, 95), 2),
-                   mean_ms=round(sum(values) / len(values), 2), max_ms=round(values[-1], 2))
 
 
 class RetrievalRow(Frozen):
@@ -36,7 +25,7 @@ class RetrievalRow(Frozen):
     recall_at_5: float
     ndcg_at_10: float
     mrr: float
-    latency: Latency
+    latency: LatencyStats
 
 
 class RetrievalBench(Frozen):
@@ -52,22 +41,22 @@ class RetrievalBench(Frozen):
 class SafetyBench(Frozen):
     cases: int
     checker: str
-    latency: Latency
+    latency: LatencyStats
     #: CPU time of the checking thread per message: the work itself, without waiting for busy cores.
-    cpu: Latency | None = None
+    cpu: LatencyStats | None = None
 
 
 class AnswerBench(Frozen):
     turns: int
     composer: str
-    all_turns: Latency
-    answer_route: Latency
-    stages: dict[str, Latency]
+    all_turns: LatencyStats
+    answer_route: LatencyStats
+    stages: dict[str, LatencyStats]
     cold_start_s: tuple[float, ...]
     cold_start_peak_rss_mib: float
     cold_start_ok: bool
     #: CPU time of the answering thread per answered turn, and CPU seconds of each cold-start process.
-    answer_route_cpu: Latency | None = None
+    answer_route_cpu: LatencyStats | None = None
     cold_start_cpu_s: tuple[float, ...] = ()
 
 
@@ -97,8 +86,8 @@ class ScaleRow(Frozen):
     embedding_s: float
     #: Set when a factor ran with the hash embedder: what the configured model would take, from measured throughput.
     estimated_model_ingest_s: float | None = None
-    retrieve: Latency
-    answer: Latency
+    retrieve: LatencyStats
+    answer: LatencyStats
     rss_mib: float
 
 
@@ -126,14 +115,8 @@ class BenchReport(Frozen):
 
 
 # ---------------------------------------------------------------- rendering
-def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return out
-
-
-def _ms(lat: Latency) -> str:
-    return f"{lat.p50_ms:.1f} / {lat.p95_ms:.1f}"
+def _ms(lat: LatencyStats) -> str:
+    return f"{num(lat.p50_ms, 1)} / {num(lat.p95_ms, 1)}"
 
 
 def _mark(ok: bool | None) -> str:
@@ -157,13 +140,13 @@ def render_markdown(report: BenchReport) -> str:
         "",
         "## Targets",
         "",
-        *_table(["target", "goal", "measured", "result", "note"],
+        markdown_table(["target", "goal", "measured", "result", "note"],
                 [(t.name, t.target, t.measured, _mark(t.ok), t.note) for t in report.targets]),
     ]
     if report.retrieval:
         r = report.retrieval
         lines += ["", f"## Retrieval ({r.cases} cases, document level; reranker: {r.reranker})", "",
-                  *_table(["mode", "recall@5", "nDCG@10", "MRR", "latency p50 / p95 (ms)"],
+                  markdown_table(["mode", "recall@5", "nDCG@10", "MRR", "latency p50 / p95 (ms)"],
                           [(x.mode, f"{x.recall_at_5:.3f}", f"{x.ndcg_at_10:.3f}", f"{x.mrr:.3f}", _ms(x.latency))
                            for x in r.rows]),
                   "", f"Hybrid recall@5 / best single mode ({r.best_single_mode}): **{r.hybrid_over_best_single:.3f}**; "
@@ -171,8 +154,8 @@ def render_markdown(report: BenchReport) -> str:
     if report.safety:
         s = report.safety
         lines += ["", f"## Safety check ({s.cases} messages, {s.checker})", "",
-                  *_table(["measure", "p50 (ms)", "p95 (ms)", "mean (ms)", "max (ms)"],
-                          [(name, lat.p50_ms, lat.p95_ms, lat.mean_ms, lat.max_ms)
+                  markdown_table(["measure", "p50 (ms)", "p95 (ms)", "mean (ms)", "max (ms)"],
+                          [(name, *("n/a" if v is None else v for v in (lat.p50_ms, lat.p95_ms, lat.mean_ms, lat.max_ms)))
                            for name, lat in (("wall clock", s.latency), ("CPU time", s.cpu)) if lat is not None])]
     if report.answers:
         a = report.answers
@@ -182,7 +165,7 @@ def render_markdown(report: BenchReport) -> str:
             rows.append(("answer route (CPU time of the answering thread)", a.answer_route_cpu.n, _ms(a.answer_route_cpu)))
         rows += [(f"stage: {name}", lat.n, _ms(lat)) for name, lat in a.stages.items()]
         lines += ["", f"## End-to-end answers, warm ({a.turns} turns of the conversation suite, {a.composer} composer)", "",
-                  *_table(["what", "n", "p50 / p95 (ms)"], rows), "",
+                  markdown_table(["what", "n", "p50 / p95 (ms)"], rows), "",
                   f"Cold start to first answer with an existing index (`guide ask` in a fresh process): "
                   f"{', '.join(f'{x:.2f} s' for x in a.cold_start_s)} wall clock"
                   + (f" ({', '.join(f'{x:.2f} s' for x in a.cold_start_cpu_s)} CPU)" if a.cold_start_cpu_s else "")
@@ -193,12 +176,12 @@ def render_markdown(report: BenchReport) -> str:
                  b.answer_route)]
         pairs += [(f"stage: {n}", a.stages[n], b.stages[n]) for n in ("retrieve", "compose") if n in a.stages and n in b.stages]
         lines += ["", "### With and without the cross-encoder (same turns, same run)", "",
-                  *_table(["what", f"reranker: {report.settings.get('reranker')} p50 / p95 (ms)",
+                  markdown_table(["what", f"reranker: {report.settings.get('reranker')} p50 / p95 (ms)",
                            "reranker: none p50 / p95 (ms)"], [(name, _ms(x), _ms(y)) for name, x, y in pairs])]
     if report.ingest:
         i = report.ingest
         lines += ["", "## Ingestion of the shipped corpus (embedded Chroma, from scratch)", "",
-                  *_table(["documents", "chunks", "sentences", "total (s)", "CPU (s)", "chunk embedding (s)",
+                  markdown_table(["documents", "chunks", "sentences", "total (s)", "CPU (s)", "chunk embedding (s)",
                            "sentence embedding (s)", "store + BM25 + files (s)", "docs/s", "chunks/s", "sentences/s",
                            "peak RSS (MiB)"],
                           [(i.documents, i.chunks, i.sentences, f"{i.seconds:.1f}", f"{i.cpu_s:.1f}",
@@ -207,7 +190,7 @@ def render_markdown(report: BenchReport) -> str:
                             f"{i.chunks_per_s:.1f}", f"{i.sentences_per_s:.1f}", f"{i.peak_rss_mib:.0f}")])]
     if report.scale:
         lines += ["", "## Scale: synthetic corpus ×N (generated from the shipped one, never shipped)", "",
-                  *_table(["×", "backend", "embedder", "docs", "chunks", "ingest (s)", "of which embedding (s)",
+                  markdown_table(["×", "backend", "embedder", "docs", "chunks", "ingest (s)", "of which embedding (s)",
                            "est. ingest with model (s)", "hybrid retrieve p50 / p95 (ms)", "answer p50 / p95 (ms)",
                            "RSS (MiB)"],
                           [(x.factor, x.backend, x.embedder, x.documents, x.chunks, f"{x.ingest_s:.1f}",

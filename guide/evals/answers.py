@@ -87,7 +87,7 @@ class ConversationResult:
 
 
 def run_case(pipeline: "Pipeline", case: ConversationCase, known_docs: set[str]) -> ConversationResult:
-    from guide.pipeline import history_after
+    from guide.conversation import history_after
 
     history: list = []
     answer = None

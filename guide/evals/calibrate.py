@@ -28,6 +28,7 @@ def threshold_table(covered: Sequence[float], uncovered: Sequence[float],
 def main() -> int:
     from guide.config import load_settings
     from guide.evals.cases import RetrievalCase, load_cases
+    from guide.evals.markdown import markdown_table
     from guide.retrieval.index import open_retriever
 
     settings = load_settings()
@@ -37,11 +38,10 @@ def main() -> int:
     path = settings.evals_dir / "calibration" / "uncovered.jsonl"
     queries = [json.loads(line)["query"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     uncovered = [confidence_of(retriever.search(q, k=6)) for q in queries]
-    print(f"| threshold | covered refused (n={len(covered)}) | uncovered answered (n={len(uncovered)}) |")
-    print("|---|---|---|")
-    for t, refused, answered in threshold_table(covered, uncovered):
-        mark = " (current)" if abs(t - settings.min_confidence) < 1e-9 else ""
-        print(f"| {t:.2f}{mark} | {refused:.1%} | {answered:.0%} |")
+    current = lambda t: " (current)" if abs(t - settings.min_confidence) < 1e-9 else ""  # noqa: E731
+    print(markdown_table(["threshold", f"covered refused (n={len(covered)})", f"uncovered answered (n={len(uncovered)})"],
+                         [(f"{t:.2f}{current(t)}", f"{refused:.1%}", f"{answered:.0%}")
+                          for t, refused, answered in threshold_table(covered, uncovered)]))
     return 0
 
 

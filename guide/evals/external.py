@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from guide.errors import InputError
-from guide.safety.metrics import Rate, format_table, latency_summary, rate
+from guide.evals.markdown import markdown_table
+from guide.evals.render import num
+from guide.evals.stats import LatencyStats
+from guide.safety.metrics import Rate, rate
 
 if TYPE_CHECKING:
     from guide.safety.detector import SafetyChecker
@@ -199,14 +202,14 @@ def render_markdown(reports: Sequence[SplitReport], show: int = 15) -> str:
         return [s.name, s.recall.format(), s.false_alarm.format(), s.false_checkin.format(), s.either_helped.format()]
 
     for rep in reports:
-        lat = latency_summary([r.latency_ms for r in rep.results])
+        lat = LatencyStats.of(r.latency_ms for r in rep.results)
         lines += [f"## {rep.split}", "",
-                  format_table(headers, [row(rep.overall), *map(row, rep.per_file), *map(row, rep.per_language),
-                                         row(rep.unclaimed)]), "",
+                  markdown_table(headers, [row(rep.overall), *map(row, rep.per_file), *map(row, rep.per_language),
+                                           row(rep.unclaimed)], aligned=True), "",
                   f"- XSTest safe prompts, false alarm: {rep.xstest_safe.format()}",
                   f"- recovery-talk negatives (app fixtures, SecondSignal), false alarm: {rep.recovery_negatives.format()}",
                   f"- detected crises by category: {', '.join(f'{k} {v}' for k, v in sorted(rep.categories.items()))}",
-                  f"- check latency: p50 {lat.p50:.1f} ms, p95 {lat.p95:.1f} ms over {lat.n} messages", ""]
+                  f"- check latency: p50 {num(lat.p50_ms, 1)} ms, p95 {num(lat.p95_ms, 1)} ms over {lat.n} messages", ""]
         misses = [r for r in rep.results if r.case.label == "crisis" and r.route != "crisis" and r.case.lang in CLAIMED]
         alarms = [r for r in rep.results if r.case.label == "none" and r.route == "crisis" and r.case.lang in CLAIMED]
         if rep.split != "test":  # test messages are measured, never read for fixes: list only dev ones

@@ -1,5 +1,5 @@
 """Pure metric functions for `guide eval`: rates with Wilson intervals, confusion matrices, IR scores via
-ir-measures, answer metrics and latency percentiles. No I/O, no NaN: undefined values are None.
+ir-measures and answer metrics (latency: guide.evals.stats). No I/O, no NaN: undefined values are None.
 
 The safety-specific definitions (per-category recall, precision, false-alarm rate, the Wilson interval)
 come from guide.safety.metrics so `guide safety --eval` and `guide eval` always agree.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from guide.evals.report import AnswerGroupMetrics, Confusion, LatencyStats, Rate, RetrievalGroupMetrics
+from guide.evals.report import AnswerGroupMetrics, Confusion, Rate, RetrievalGroupMetrics
 
 if TYPE_CHECKING:
     from guide.evals.report import ConversationCaseResult, RetrievalCaseResult
@@ -48,16 +48,6 @@ def accuracy(pairs: Sequence[tuple[str, str]]) -> Rate:
 def per_label_recall(pairs: Sequence[tuple[str, str]], labels: Sequence[str]) -> dict[str, Rate]:
     return {lab: rate(sum(1 for e, p in pairs if e == lab and p == lab), sum(1 for e, _ in pairs if e == lab))
             for lab in labels}
-
-
-def latency_stats(values_ms: Iterable[float]) -> LatencyStats:
-    from guide.safety.metrics import percentile
-
-    values = sorted(float(v) for v in values_ms)
-    if not values:
-        return LatencyStats(n=0, p50_ms=None, p95_ms=None, mean_ms=None, max_ms=None)
-    return LatencyStats(n=len(values), p50_ms=round(percentile(values, 50), 3), p95_ms=round(percentile(values, 95), 3),
-                        mean_ms=round(sum(values) / len(values), 3), max_ms=round(values[-1], 3))
 
 
 # ---------------------------------------------------------------- retrieval

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from guide.evals.compare import changed_metrics
+from guide.evals.markdown import escape, markdown_table
 
 if TYPE_CHECKING:
     from guide.evals.report import Rate, RunReport
@@ -67,6 +68,19 @@ def answer_set_rows(report: "RunReport") -> list[list[str]]:
     return rows
 
 
+def retrieval_rows(report: "RunReport") -> list[list[str]]:
+    """One row per retrieval mode: n, recall@k, MRR, nDCG@10, hit@k, p95 latency, the ir-measures cross-check."""
+    return [[m.mode, str(m.overall.n), num(m.overall.recall_at_k), num(m.overall.mrr), num(m.overall.ndcg_at_10),
+             pct(m.overall.hit_rate_at_k.value), num(m.latency.p95_ms, 1), f"{m.cross_check_max_diff:.1e}"]
+            for m in report.retrieval.modes] if report.retrieval else []
+
+
+def latency_rows(report: "RunReport") -> list[list[str]]:
+    """One row per timed stage that has timings: n, p50, p95 and max in ms."""
+    return [[stage, str(st.n), num(st.p50_ms, 1), num(st.p95_ms, 1), num(st.max_ms, 1)]
+            for stage, st in report.latency.items() if st.n]
+
+
 def calibration_rows(report: "RunReport") -> list[list[str]]:
     rows = []
     for sp in report.answerability:
@@ -90,7 +104,8 @@ def headline(report: "RunReport") -> list[tuple[str, str]]:
     if report.safety:
         s = report.safety.overall
         rows += [("Crisis recall", rate_text(s.recall)), ("Crisis precision", rate_text(s.precision)),
-                 ("False-alarm rate", rate_text(s.false_alarm))]
+                 ("False alarms, all non-crisis", rate_text(s.false_alarm)),
+                 ("False alarms, hard negatives", rate_text(report.safety.false_alarm_hard_negatives))]
     if report.routing:
         rows.append(("Routing accuracy", rate_text(report.routing.accuracy)))
     if report.retrieval:
@@ -131,10 +146,6 @@ def _gate_line(report: "RunReport") -> str:
     return f"Gate: FAILED — {len(breaches)} threshold(s) breached ({report.gate.thresholds_file})"
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def _cut(text: str, n: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"
@@ -153,18 +164,16 @@ def to_markdown(report: "RunReport") -> str:
                    f"cases added: {len(c.added_cases)} · removed: {len(c.removed_cases)}")
         out.append("")
         if c.newly_failing:
-            out += ["| suite | case | was | detail |", "|---|---|---|---|"]
-            out += [f"| {x.suite} | `{x.id}` | {x.before} | {_md_escape(_cut(x.detail))} |" for x in c.newly_failing]
-            out.append("")
+            out += [markdown_table(["suite", "case", "was", "detail"],
+                                   [(x.suite, f"`{x.id}`", x.before, _cut(x.detail)) for x in c.newly_failing]), ""]
         if c.newly_passing:
             out.append("Newly passing: " + ", ".join(f"`{x.id}`" for x in c.newly_passing))
             out.append("")
         moved = changed_metrics(c)
         if moved:
-            out += ["| metric | before | after | Δ |", "|---|---|---|---|"]
-            out += [f"| {m.metric} | {metric_text(m.metric, m.before)} | {metric_text(m.metric, m.after)} | "
-                    f"{delta_text(m.metric, m.delta)} |" for m in moved[:40]]
-            out.append("")
+            out += [markdown_table(["metric", "before", "after", "Δ"], [
+                (m.metric, metric_text(m.metric, m.before), metric_text(m.metric, m.after), delta_text(m.metric, m.delta))
+                for m in moved[:40]]), ""]
         if c.changed_settings:
             out.append("Changed settings: " + "; ".join(f"{k}: {v[0]!r} → {v[1]!r}" for k, v in c.changed_settings.items()))
             out.append("")
@@ -177,8 +186,7 @@ def to_markdown(report: "RunReport") -> str:
             out.append(f"- **{b.metric}** = {metric_text(b.metric, b.value)} (needs {b.op} {b.threshold:g})"
                        + (f" — failing cases: {', '.join(f'`{i}`' for i in b.failing_cases[:50])}" if b.failing_cases else ""))
         out.append("")
-    out += ["## Headline", "", "| metric | value |", "|---|---|"]
-    out += [f"| {k} | {v} |" for k, v in headline(report)]
+    out += ["## Headline", "", markdown_table(["metric", "value"], headline(report))]
     out += ["", "## Run", ""]
     out.append(f"- commit `{(r.git_commit or 'unknown')[:12]}`{' (uncommitted changes)' if r.git_dirty else ''}, "
                f"corpus `{r.corpus_hash[:12]}` ({r.documents} documents), guide {r.guide_version}, Python {r.python}")
@@ -188,9 +196,9 @@ def to_markdown(report: "RunReport") -> str:
                + "); CPU " + ", ".join(f"{k} {v:.1f} s" for k, v in r.suite_cpu_seconds.items()))
     out.append("- settings: " + ", ".join(f"{k}={v}" for k, v in r.settings.items()))
     if report.gate:
-        out += ["", "## Gate", "", "| check | value | status |", "|---|---|---|"]
-        out += [f"| {c.metric} {c.op} {c.threshold:g} | {metric_text(c.metric, c.value)} | {c.status.upper()} |"
-                for c in report.gate.checks]
+        out += ["", "## Gate", "", markdown_table(["check", "value", "status"], [
+            (f"{c.metric} {c.op} {c.threshold:g}", metric_text(c.metric, c.value), c.status.upper())
+            for c in report.gate.checks])]
     out += _md_safety(report) + _md_routing(report) + _md_retrieval(report) + _md_answers(report) + _md_sets(report) + _md_latency(report)
     return "\n".join(out) + "\n"
 
@@ -200,24 +208,22 @@ def _md_safety(report: "RunReport") -> list[str]:
     if not s:
         return []
     out = ["", "## Safety", "", f"{s.n} messages. Route accuracy {rate_text(s.route_accuracy)}.", "",
-           "| category | positives | recall | precision | false-alarm rate |", "|---|---|---|---|---|"]
-    for c in [s.overall, *s.per_category]:
-        out.append(f"| {c.category} | {c.positives} | {rate_text(c.recall)} | {rate_text(c.precision)} | {rate_text(c.false_alarm)} |")
+           markdown_table(["category", "positives", "recall", "precision", "false-alarm rate"], [
+               (c.category, c.positives, rate_text(c.recall), rate_text(c.precision), rate_text(c.false_alarm))
+               for c in [s.overall, *s.per_category]])]
     out += ["", "Route confusion (rows expected, columns predicted):", "", _md_matrix(s.route_confusion)]
     by_id = {c.id: c for c in s.cases}
     for title, ids in (("Misses (crisis not caught)", s.misses), ("False alarms", s.false_alarms),
                        ("Caution/ok mix-ups", s.route_mismatches)):
         out += ["", f"### {title}: {len(ids)}", ""]
         out += [f"- `{i}` [{by_id[i].category or '-'}/{by_id[i].kind or '-'}] expected {by_id[i].expected_route}, got "
-                f"{by_id[i].route}: {_md_escape(_cut(by_id[i].text))}" for i in ids]
+                f"{by_id[i].route}: {escape(_cut(by_id[i].text))}" for i in ids]
     return out
 
 
 def _md_matrix(conf: Any) -> str:
-    head = "| expected \\ predicted | " + " | ".join(conf.predicted_labels) + " |"
-    sep = "|---|" + "---|" * len(conf.predicted_labels)
-    rows = [f"| {lab} | " + " | ".join(str(v) for v in row) + " |" for lab, row in zip(conf.labels, conf.matrix, strict=True)]
-    return "\n".join([head, sep, *rows])
+    return markdown_table(["expected \\ predicted", *conf.predicted_labels],
+                          [[lab, *row] for lab, row in zip(conf.labels, conf.matrix, strict=True)])
 
 
 def _md_routing(report: "RunReport") -> list[str]:
@@ -235,18 +241,15 @@ def _md_retrieval(report: "RunReport") -> list[str]:
         return []
     out = ["", "## Retrieval", "", f"Document level, computed with {r.library} ({', '.join(r.measures)}); "
            f"cross-checked against guide.evals.retrieval.", "",
-           f"| mode | n | recall@{r.k} | MRR | nDCG@10 | hit@{r.k} | p95 ms | cross-check Δ |", "|---|---|---|---|---|---|---|---|"]
-    for m in r.modes:
-        o = m.overall
-        out.append(f"| {m.mode} | {o.n} | {num(o.recall_at_k)} | {num(o.mrr)} | {num(o.ndcg_at_10)} | "
-                   f"{pct(o.hit_rate_at_k.value)} | {num(m.latency.p95_ms, 1)} | {m.cross_check_max_diff:.1e} |")
+           markdown_table(["mode", "n", f"recall@{r.k}", "MRR", "nDCG@10", f"hit@{r.k}", "p95 ms", "cross-check Δ"],
+                          retrieval_rows(report))]
     by_key = {(c.id, c.mode): c for c in r.cases}
     for m in r.modes:
         if m.misses:
             out += ["", f"### Retrieval misses ({m.mode}): {len(m.misses)}", ""]
             for i in m.misses:
                 c = by_key[(i, m.mode)]
-                out.append(f"- `{i}` {_md_escape(c.query)!r}: wanted {', '.join(c.relevant)}; got {', '.join(c.ranking[:r.k]) or '(nothing)'}")
+                out.append(f"- `{i}` {escape(c.query)!r}: wanted {', '.join(c.relevant)}; got {', '.join(c.ranking[:r.k]) or '(nothing)'}")
     return out
 
 
@@ -255,16 +258,16 @@ def _md_answers(report: "RunReport") -> list[str]:
     if not a:
         return []
     out = ["", "## Answers", "", f"Citation support measure: share of a sentence's content tokens found in the cited "
-           f"passage ≥ {a.support_threshold}.", "", "| kind | n | pass rate | citation validity | groundedness |",
-           "|---|---|---|---|---|"]
-    for kind, g in [("all", a.overall), *a.by_kind.items()]:
-        out.append(f"| {kind} | {g.n} | {rate_text(g.pass_rate)} | {rate_text(g.citation_validity)} | {pct(g.groundedness)} |")
+           f"passage ≥ {a.support_threshold}.", "", markdown_table(
+               ["kind", "n", "pass rate", "citation validity", "groundedness"],
+               [(kind, g.n, rate_text(g.pass_rate), rate_text(g.citation_validity), pct(g.groundedness))
+                for kind, g in [("all", a.overall), *a.by_kind.items()]])]
     failing = [c for c in a.cases if not c.passed]
     out += ["", f"### Failing conversations: {len(failing)}", ""]
     for c in failing:
-        out.append(f"- `{c.id}` [{c.kind}] " + " → ".join(f"“{_md_escape(_cut(t, 80))}”" for t in c.turns))
-        out.append(f"  - problems: {_md_escape('; '.join([*c.failures, *c.citation_problems]))}")
-        out.append(f"  - answer ({c.route}): {_md_escape(_cut(c.text, 300))}")
+        out.append(f"- `{c.id}` [{c.kind}] " + " → ".join(f"“{escape(_cut(t, 80))}”" for t in c.turns))
+        out.append(f"  - problems: {escape('; '.join([*c.failures, *c.citation_problems]))}")
+        out.append(f"  - answer ({c.route}): {escape(_cut(c.text, 300))}")
         if c.citations:
             out.append("  - cited: " + ", ".join(f"[{x.n}] {x.doc_id}" for x in c.citations))
     return out
@@ -273,24 +276,18 @@ def _md_answers(report: "RunReport") -> list[str]:
 def _md_sets(report: "RunReport") -> list[str]:
     out: list[str] = []
     if report.answer_sets:
-        out += ["", "## Other question sets", "", "| set | n | pass rate | follow-ups | citation validity | failing |",
-                "|---|---|---|---|---|---|", *[f"| {' | '.join(_md_escape(c) for c in row)} |"
-                                              for row in answer_set_rows(report)]]
+        out += ["", "## Other question sets", "", markdown_table(
+            ["set", "n", "pass rate", "follow-ups", "citation validity", "failing"], answer_set_rows(report))]
     cal = calibration_rows(report)
     if cal:
-        out += ["", "## Calibration", "", "| check | figure | detail |", "|---|---|---|",
-                *[f"| {' | '.join(_md_escape(c) for c in row)} |" for row in cal]]
+        out += ["", "## Calibration", "", markdown_table(["check", "figure", "detail"], cal)]
     return out
 
 
 def _md_latency(report: "RunReport") -> list[str]:
     if not report.latency:
         return []
-    out = ["", "## Latency", "", "| stage | n | p50 ms | p95 ms | max ms |", "|---|---|---|---|---|"]
-    for stage, st in report.latency.items():
-        if st.n:
-            out.append(f"| {stage} | {st.n} | {num(st.p50_ms, 1)} | {num(st.p95_ms, 1)} | {num(st.max_ms, 1)} |")
-    return out
+    return ["", "## Latency", "", markdown_table(["stage", "n", "p50 ms", "p95 ms", "max ms"], latency_rows(report))]
 
 
 # ---------------------------------------------------------------- html
@@ -517,11 +514,9 @@ def _html_retrieval(report: "RunReport") -> str:
     r = report.retrieval
     if not r:
         return ""
-    rows = [[m.mode, str(m.overall.n), num(m.overall.recall_at_k), num(m.overall.mrr), num(m.overall.ndcg_at_10),
-             pct(m.overall.hit_rate_at_k.value), num(m.latency.p95_ms, 1), f"{m.cross_check_max_diff:.1e}"] for m in r.modes]
     out = [f"<h2>Retrieval</h2><p>Document level, computed with {_e(r.library)} ({_e(', '.join(r.measures))}), "
            "cross-checked against guide.evals.retrieval.</p>",
-           _table(["mode", "n", f"recall@{r.k}", "MRR", "nDCG@10", f"hit@{r.k}", "p95 ms", "cross-check Δ"], rows)]
+           _table(["mode", "n", f"recall@{r.k}", "MRR", "nDCG@10", f"hit@{r.k}", "p95 ms", "cross-check Δ"], retrieval_rows(report))]
     by_key = {(c.id, c.mode): c for c in r.cases}
     for m in r.modes:
         miss = [[i, by_key[(i, m.mode)].query, ", ".join(by_key[(i, m.mode)].relevant),
@@ -569,9 +564,7 @@ def _html_sets(report: "RunReport") -> str:
 def _html_latency(report: "RunReport") -> str:
     if not report.latency:
         return ""
-    rows = [[stage, str(st.n), num(st.p50_ms, 1), num(st.p95_ms, 1), num(st.max_ms, 1)]
-            for stage, st in report.latency.items() if st.n]
-    return "<h2>Latency</h2>" + _table(["stage", "n", "p50 ms", "p95 ms", "max ms"], rows)
+    return "<h2>Latency</h2>" + _table(["stage", "n", "p50 ms", "p95 ms", "max ms"], latency_rows(report))
 
 
 # ---------------------------------------------------------------- files

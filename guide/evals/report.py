@@ -12,13 +12,17 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from guide.errors import InputError
+from guide.evals.stats import LatencyStats
+from guide.types import Citation
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 SUITES = ("safety", "retrieval", "conversations", "realwords", "calibration")
+#: Metric names an older report.json or thresholds file may use → the name now (read, never written).
+RENAMED_METRICS = {"safety.false_alarm": "safety.false_alarm_all_noncrisis"}
 #: The answer sets scored apart from the conversation dev set, each with its own pass rate.
 ANSWER_SETS = ("realwords_dev", "realwords_test", "external_questions")
 
@@ -44,14 +48,6 @@ class Confusion(_Model):
     labels: list[str]
     predicted_labels: list[str]
     matrix: list[list[int]]
-
-
-class LatencyStats(_Model):
-    n: int
-    p50_ms: float | None
-    p95_ms: float | None
-    mean_ms: float | None
-    max_ms: float | None
 
 
 # ---------------------------------------------------------------- safety
@@ -81,6 +77,11 @@ class SafetyCaseResult(_Model):
     error: str | None = None
     latency_ms: float
 
+    @property
+    def hard_negative(self) -> bool:
+        """Not a crisis, but written to look like one (difficulty=hard: idioms, negations, past tense…)."""
+        return self.expected_route != "crisis" and "difficulty=hard" in self.tags
+
 
 class SafetyReport(_Model):
     n: int
@@ -95,6 +96,14 @@ class SafetyReport(_Model):
     errors: list[str]
     latency: LatencyStats
     cases: list[SafetyCaseResult]
+
+    @property
+    def false_alarm_hard_negatives(self) -> Rate:
+        """Hard negatives routed to crisis (`guide safety --eval`'s gate); overall.false_alarm counts all non-crisis."""
+        from guide.evals.metrics import rate
+
+        hard = [c for c in self.cases if c.hard_negative]
+        return rate(sum(c.route == "crisis" for c in hard), len(hard))
 
 
 # ---------------------------------------------------------------- routing (from the conversations suite)
@@ -151,15 +160,6 @@ class RetrievalReport(_Model):
 
 
 # ---------------------------------------------------------------- answers
-class CitationOut(_Model):
-    n: int
-    doc_id: str
-    title: str
-    section: str
-    url: str
-    quote: str
-
-
 class ConversationCaseResult(_Model):
     id: str
     kind: str
@@ -174,7 +174,7 @@ class ConversationCaseResult(_Model):
     failures: list[str]
     citation_problems: list[str]
     citation_checks: int = Field(description="citation entries + [n] marks checked for this answer")
-    citations: list[CitationOut]
+    citations: list[Citation]
     text: str
     groundedness: float | None = Field(description="null when the reply has no cited sentences (e.g. crisis)")
     latency_ms: float
@@ -313,6 +313,11 @@ class RunReport(_Model):
     lookalikes: LookalikeReport | None = None
     gate: Gate | None = None
     comparison: Comparison | None = None
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _current_names(cls, metrics: Any) -> Any:
+        return {RENAMED_METRICS.get(k, k): v for k, v in metrics.items()} if isinstance(metrics, dict) else metrics
 
     def case_status(self) -> dict[tuple[str, str], tuple[bool, str]]:
         """(suite, case id) → (passed, one-line detail) for every case in the run; retrieval ids carry the mode."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from guide.evals.cases import RetrievalCase
+from guide.evals.stats import percentile
 
 if TYPE_CHECKING:
     from guide.retrieval.index import Retriever
@@ -84,13 +85,6 @@ def _summary(results: Sequence[RetrievalCaseResult]) -> dict[str, float]:
         "p50_ms": percentile(lat, 50),
         "p95_ms": percentile(lat, 95),
     }
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Linear-interpolated percentile (guide.safety.metrics), 0.0 for an empty list so reports stay NaN-free."""
-    from guide.safety.metrics import percentile as interpolated
-
-    return float(interpolated(values, pct)) if values else 0.0
 
 
 def evaluate_retrieval(

@@ -27,9 +27,7 @@ from guide.evals.report import (
     AnswersReport,
     DosingSplitOut,
     LookalikeReport,
-    CitationOut,
     ConversationCaseResult,
-    LatencyStats,
     RetrievalCaseResult,
     RetrievalModeMetrics,
     RetrievalReport,
@@ -40,6 +38,7 @@ from guide.evals.report import (
     SafetyCategoryMetrics,
     SafetyReport,
 )
+from guide.evals.stats import LatencyStats
 
 if TYPE_CHECKING:
     from guide.config import Settings
@@ -352,7 +351,7 @@ def safety_outcome(expected: str, got: str) -> str:
 
 def safety_report(results: Sequence[SafetyCaseResult]) -> SafetyReport:
     """Crisis detection metrics overall and per category slice (see safety_slice), plus confusions."""
-    from guide.evals.metrics import accuracy, confusion, latency_stats
+    from guide.evals.metrics import accuracy, confusion
 
     present = {r.category for r in results}
     categories = [c for c in SAFETY_CATEGORIES if c in present] + sorted(c for c in present if c and c not in SAFETY_CATEGORIES)
@@ -372,7 +371,7 @@ def safety_report(results: Sequence[SafetyCaseResult]) -> SafetyReport:
         false_alarms=[r.id for r in results if r.outcome == "false_alarm"],
         route_mismatches=[r.id for r in results if r.outcome == "route_mismatch"],
         errors=[r.id for r in results if r.error],
-        latency=latency_stats(r.latency_ms for r in results),
+        latency=LatencyStats.of(r.latency_ms for r in results),
         cases=list(results),
     )
 
@@ -398,7 +397,7 @@ def evaluate_retrieval_modes(
     on_case: Callable[[], None] | None = None,
 ) -> RetrievalReport:
     """Document rankings from guide.evals.retrieval, scored with ir-measures; its own numbers are the cross-check."""
-    from guide.evals.metrics import IR_LIBRARY, ir_measure_names, ir_scores, latency_stats, retrieval_group
+    from guide.evals.metrics import IR_LIBRARY, ir_measure_names, ir_scores, retrieval_group
     from guide.evals.retrieval import evaluate_retrieval
 
     import ir_measures
@@ -429,7 +428,7 @@ def evaluate_retrieval_modes(
             by_language={g: retrieval_group(v) for g, v in groups.items()},
             by_difficulty={g: retrieval_group(v) for g, v in difficulty.items()},
             cross_check_max_diff=round(diff, 12), misses=[r.id for r in rows if not r.passed],
-            latency=latency_stats(r.latency_ms for r in rows),
+            latency=LatencyStats.of(r.latency_ms for r in rows),
         ))
         all_rows += rows
     return RetrievalReport(k=k, depth=depth, library=f"{IR_LIBRARY} {ir_measures.__version__}",
@@ -468,7 +467,6 @@ def evaluate_conversations(
         answer_group,
         citation_checks,
         confusion,
-        latency_stats,
         per_label_recall,
     )
 
@@ -482,7 +480,7 @@ def evaluate_conversations(
             tags=sorted(case.tags), turns=list(r.turns), expected_route=r.expected_route, route=r.route,
             expected_sources=list(case.expect.sources), passed=r.passed, failures=list(r.failures),
             citation_problems=list(r.citation_problems), citation_checks=citation_checks(last.text, len(last.citations)),
-            citations=[CitationOut(**c.model_dump()) for c in last.citations], text=r.text,
+            citations=list(last.citations), text=r.text,
             groundedness=r.groundedness, latency_ms=round(r.latency_ms, 3),
             timings_ms={k: round(v, 3) for k, v in last.timings_ms.items()},
         ))
@@ -498,8 +496,8 @@ def evaluate_conversations(
         n=len(rows), accuracy=accuracy(pairs), per_route_recall=per_label_recall(pairs, ROUTES),
         confusion=confusion(pairs, ROUTES), mismatches=[r.id for r in rows if r.route != r.expected_route],
     )
-    stages = {s: latency_stats(r.timings_ms[s] for r in rows if s in r.timings_ms) for s in STAGES}
-    stages["total"] = latency_stats(r.latency_ms for r in rows)
+    stages = {s: LatencyStats.of(r.timings_ms[s] for r in rows if s in r.timings_ms) for s in STAGES}
+    stages["total"] = LatencyStats.of(r.latency_ms for r in rows)
     return answers, routing, stages
 
 
@@ -527,7 +525,8 @@ def flat_metrics(report: RunReport) -> dict[str, float | None]:
         s = report.safety
         m["safety.recall"] = s.overall.recall.value
         m["safety.precision"] = s.overall.precision.value
-        m["safety.false_alarm"] = s.overall.false_alarm.value
+        m["safety.false_alarm_all_noncrisis"] = s.overall.false_alarm.value
+        m["safety.false_alarm_hard_negatives"] = s.false_alarm_hard_negatives.value
         m["safety.route_accuracy"] = s.route_accuracy.value
         for c in s.per_category:
             m[f"safety.{c.category}.recall"] = c.recall.value

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from guide.errors import InputError
-from guide.evals.report import Gate, ThresholdCheck
+from guide.evals.report import RENAMED_METRICS, Gate, ThresholdCheck
 
 if TYPE_CHECKING:
     from guide.evals.report import RunReport
@@ -32,6 +32,11 @@ class Threshold(BaseModel):
     max: float | None = None
     equals: float | None = None
     description: str = ""
+
+    @field_validator("metric")
+    @classmethod
+    def _current_name(cls, metric: str) -> str:
+        return RENAMED_METRICS.get(metric, metric)
 
     @model_validator(mode="after")
     def _one_bound(self) -> "Threshold":
@@ -113,7 +118,9 @@ def failing_cases_for(report: "RunReport", metric: str, threshold: Threshold | N
         cases = [c for c in report.safety.cases if category is None or c.category == category or c.predicted_category == category]
         if last == "recall":
             return [c.id for c in cases if c.outcome == "miss" and (category is None or c.category == category)]
-        if last in ("false_alarm", "precision"):
+        if last == "false_alarm_hard_negatives":
+            return [c.id for c in cases if c.hard_negative and c.route == "crisis"]
+        if last.startswith("false_alarm") or last == "precision":
             return [c.id for c in cases if c.outcome == "false_alarm"
                     and (category is None or c.category == category or c.predicted_category == category)]
         return [c.id for c in cases if not c.passed]

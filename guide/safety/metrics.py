@@ -1,5 +1,5 @@
 """Pure evaluation arithmetic, generic over (expected, predicted) label lists: rates with 95% Wilson intervals,
-per-label recall / precision / false-alarm, a confusion table and latency percentiles.
+per-label recall / precision / false-alarm and a confusion table (percentiles: guide.evals.stats).
 
 Shared by `guide safety --eval` and the answer evals; nothing here knows about safety or I/O.
 """
@@ -10,6 +10,9 @@ import math
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
+
+from guide.evals.markdown import markdown_table
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,7 @@ class Confusion:
         for e in self.labels:
             cells = [self.counts.get((e, p), 0) for p in self.labels]
             rows.append([str(e), *map(str, cells), str(sum(cells))])
-        return format_table(headers, rows)
+        return markdown_table(headers, rows, aligned=True)
 
 
 def confusion(
@@ -130,40 +133,8 @@ def confusion(
     return Confusion(wanted, dict(Counter(zip(expected, predicted, strict=True))))
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100) with linear interpolation between order statistics (numpy's default)."""
-    if not values:
-        return float("nan")
-    if not 0 <= q <= 100:
-        raise ValueError("q must be within 0..100")
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-@dataclass(frozen=True)
-class LatencySummary:
-    n: int
-    p50: float
-    p95: float
-    max: float
-
-    def format(self, unit: str = "ms") -> str:
-        return f"p50 {self.p50:.2f} {unit}, p95 {self.p95:.2f} {unit}, max {self.max:.2f} {unit} (n={self.n})"
-
-
-def latency_summary(values: Sequence[float]) -> LatencySummary:
-    return LatencySummary(len(values), percentile(values, 50), percentile(values, 95), max(values, default=float("nan")))
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain, aligned text table (Markdown-compatible pipes) for terminals and docs."""
-    cols = [list(map(str, headers))] + [list(map(str, r)) for r in rows]
-    widths = [max(len(r[i]) for r in cols) for i in range(len(headers))]
-    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(cols[0]), sep, *(line(r) for r in cols[1:])])
+#: The aligned table of guide.evals.markdown, under the name guide.safety.training imports.
+format_table = partial(markdown_table, aligned=True)
 
 
 def _same_length(a: Sequence[object], b: Sequence[object]) -> None:
