@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from guide.bench.report import Latency
+from guide.evals.stats import LatencyStats as Latency
 from guide.conversation import history_after
 from guide.pipeline import Pipeline, build_pipeline
 from guide.types import Answer

@@ -12,10 +12,6 @@ from guide.evals.render import num
 from guide.evals.stats import LatencyStats
 
 
-#: The old name of the one latency summary, still imported by tests/test_load.py.
-Latency = LatencyStats
-
-
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -10,7 +10,6 @@ import math
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import partial
 
 from guide.evals.markdown import markdown_table
 
@@ -131,10 +130,6 @@ def confusion(
     _same_length(expected, predicted)
     wanted = tuple(labels) if labels is not None else tuple(sorted(set(expected) | set(predicted), key=str))
     return Confusion(wanted, dict(Counter(zip(expected, predicted, strict=True))))
-
-
-#: The aligned table of guide.evals.markdown, under the name guide.safety.training imports.
-format_table = partial(markdown_table, aligned=True)
 
 
 def _same_length(a: Sequence[object], b: Sequence[object]) -> None:

@@ -493,7 +493,7 @@ def write(result: TrainResult, model_path: Path = DEFAULT_MODEL, manifest_path: 
 
 def format_metrics(manifest: dict) -> str:
     """The manifest's figures as Markdown tables: held-out predictions only (out-of-fold, team dev, team test)."""
-    from guide.safety.metrics import format_table
+    from guide.evals.markdown import markdown_table
 
     t = manifest["thresholds"]
     lines = [f"encoders {', '.join(manifest['features']['encoders'])} + lexicon features; thresholds: crisis "
@@ -507,5 +507,5 @@ def format_metrics(manifest: dict) -> str:
     for split in ("out_of_fold", "team_dev", "team_test"):
         rows = [[name, str(b["n"]), fmt(b["crisis_recall"]), fmt(b["false_alarm"]), fmt(b["checkin_on_none"]),
                  fmt(b["distress_checked"])] for name, b in manifest["metrics"][split].items()]
-        lines += [f"{split.replace('_', ' ')}:", format_table(headers, rows), ""]
+        lines += [f"{split.replace('_', ' ')}:", markdown_table(headers, rows, aligned=True), ""]
     return "\n".join(lines)

@@ -183,10 +183,7 @@ def failing_section(report: Any) -> None:
                 s.markdown("**Citations**")
                 if not c.citations:
                     s.markdown("(none)")
-                for x in c.citations:
-                    from guide.types import Citation
-
-                    cite = Citation(**x.model_dump())
+                for cite in c.citations:
                     s.markdown(citation_markdown(cite))
                     s.markdown(quote_markdown(cite))
     elif suite == "safety":
