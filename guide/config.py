@@ -8,10 +8,10 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from guide.types import Mode
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-RetrievalMode = Literal["hybrid", "dense", "keyword"]
-Audience = Literal["newcomer", "family", "staff"]
 
 
 class Settings(BaseSettings):
@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     chunk_size: int = Field(default=900, ge=200, le=4000, description="Max characters per chunk.")
     chunk_overlap: int = Field(default=120, ge=0, le=1000)
     top_k: int = Field(default=5, ge=1, le=50)
-    retrieval_mode: RetrievalMode = "hybrid"
+    retrieval_mode: Mode = "hybrid"
     min_confidence: float = Field(
         default=0.30, ge=0, le=1,
         description="Below this best dense cosine among the top hits, answer 'not covered' (calibrated in docs/calibration.md).",

@@ -18,11 +18,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from guide.errors import CorpusError
-from guide.types import Document, Source
+from guide.types import AUDIENCES, Document, Source
 
 MANIFEST_NAME = "manifest.yaml"
 DOCS_DIRNAME = "docs"
-AUDIENCES = {"newcomer", "family", "staff"}
 _KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 #: libyaml's parser when PyYAML has it (same results, ~10× faster: the corpus is parsed on every start).
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

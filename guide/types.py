@@ -27,6 +27,7 @@ SAFETY_ROUTES: tuple[SafetyRoute, ...] = get_args(SafetyRoute)
 CATEGORIES: tuple[SafetyCategory, ...] = get_args(SafetyCategory)
 AUDIENCES: tuple[Audience, ...] = get_args(Audience)
 LANGUAGES: tuple[Language, ...] = get_args(Language)
+MODES: tuple[Mode, ...] = get_args(Mode)
 
 
 def as_audience(value: object) -> Audience:

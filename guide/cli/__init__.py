@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from guide.cli.common import settings_from, tqdm_progress
+from guide.types import MODES
 
 if TYPE_CHECKING:
     from guide.config import Settings
@@ -147,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", parents=[common], help="search the corpus (no answer composition)")
     p.add_argument("query")
     p.add_argument("--k", type=int, default=5)
-    p.add_argument("--mode", choices=["hybrid", "dense", "keyword"])
+    p.add_argument("--mode", choices=MODES)
     p.add_argument("--json", action="store_true", help="print a JSON list, best first")
     p.set_defaults(func=cmd_search)
 

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-AUDIENCE_CHOICES = ["newcomer", "family", "staff"]
+from guide.types import AUDIENCES as AUDIENCE_CHOICES
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:

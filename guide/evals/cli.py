@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from guide.types import MODES
+
 SUITE_NAMES = ("safety", "retrieval", "conversations", "realwords", "calibration")
 
 
@@ -27,7 +29,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--compare", metavar="PREVIOUS_RUN",
                    help="a run dir, its report.json, a run id under <data dir>/runs, or 'latest'")
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML here for CI")
-    p.add_argument("--mode", action="append", choices=["hybrid", "dense", "keyword"], default=[],
+    p.add_argument("--mode", action="append", choices=MODES, default=[],
                    help="retrieval mode; repeat to evaluate retrieval per mode (the first also drives the answers)")
     p.add_argument("--llm", help="optional: ollama:MODEL or openai:MODEL for the answers suite (GUIDE_LLM)")
     p.add_argument("--thresholds", metavar="FILE", help="gate file (default: <evals dir>/thresholds.yaml)")

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from guide.evals.compare import changed_metrics
 from guide.evals.markdown import escape, markdown_table
+from guide.types import CATEGORIES as CATEGORY_ORDER
 
 if TYPE_CHECKING:
     from guide.evals.report import Rate, RunReport
 
-CATEGORY_ORDER = ("suicide", "self_harm", "overdose", "medical", "violence", "abuse")
 
 
 def pct(value: float | None, digits: int = 1) -> str:

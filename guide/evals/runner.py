@@ -39,6 +39,8 @@ from guide.evals.report import (
     SafetyReport,
 )
 from guide.evals.stats import LatencyStats
+from guide.types import CATEGORIES as SAFETY_CATEGORIES
+from guide.types import ROUTES, SAFETY_ROUTES
 
 if TYPE_CHECKING:
     from guide.config import Settings
@@ -48,9 +50,6 @@ if TYPE_CHECKING:
 
 #: progress(suite, done, total) over all cases of the run; the CLI draws tqdm, the staff page st.progress.
 EvalProgress = Callable[[str, int, int], None]
-ROUTES = ("answer", "decline", "crisis", "checkin")
-SAFETY_ROUTES = ("crisis", "checkin", "caution", "ok")
-SAFETY_CATEGORIES = ("suicide", "self_harm", "overdose", "medical", "violence", "abuse")
 NO_CATEGORY = "none"
 STAGES = ("input", "safety", "scope", "query", "retrieve", "compose", "output_check")
 #: Settings recorded in report.json (and diffed by --compare): everything that changes an answer.

@@ -21,7 +21,7 @@ from guide.retrieval.hybrid import reciprocal_rank_fusion
 from guide.retrieval.keyword import KeywordIndex
 from guide.retrieval.rerank import IdentityReranker, Reranker
 from guide.retrieval.sentences import SentenceIndex
-from guide.types import Chunk, Document, Hit, Mode
+from guide.types import MODES, Chunk, Document, Hit, Mode
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("guide.index")
 INDEX_FORMAT = "2"
-MODES: tuple[Mode, ...] = ("hybrid", "dense", "keyword")
 
 #: progress(stage, done, total); the CLI draws a tqdm bar, the app a st.progress bar.
 Progress = Callable[[str, int, int], None]

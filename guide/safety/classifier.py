@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from guide.errors import ConfigError
+from guide.types import CATEGORIES
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,7 +28,7 @@ DEFAULT_MODEL = DATA / "risk_model.npz"
 DEFAULT_MANIFEST = DATA / "risk_model.json"
 
 #: The classes, in the column order of the weights. `distress` leads to a check-in, the rest to a crisis reply.
-CLASSES = ("none", "distress", "suicide", "self_harm", "overdose", "medical", "violence", "abuse")
+CLASSES = ("none", "distress", *CATEGORIES)
 CRISIS_CLASSES = CLASSES[2:]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import streamlit as st
 
+from guide.types import MODES
 from guide.ui.render import citation_markdown, quote_markdown, user_markdown
 
 RUN_KEY = "rg_staff_run"
@@ -55,7 +56,7 @@ def run_section(settings: Any) -> None:
     c1, c2, c3 = st.columns([2, 2, 1])
     suites = c1.multiselect("Suites", SUITES, default=list(SUITES), key="staff_suites")
     tags = c2.multiselect("Only cases with all of these tags", _tags(str(settings.evals_dir)), key="staff_tags")
-    modes = c3.multiselect("Retrieval modes", ["hybrid", "dense", "keyword"], default=[settings.retrieval_mode],
+    modes = c3.multiselect("Retrieval modes", list(MODES), default=[settings.retrieval_mode],
                            key="staff_modes")
     if not st.button("Run evaluation", type="primary", disabled=not suites, key="staff_run"):
         return
