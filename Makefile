@@ -11,6 +11,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 PYTEST_ARGS ?=
+# Every tier. pyproject's addopts keep a bare `pytest` to the fast tier; this later -m replaces that one, and a -m in
+# PYTEST_ARGS (later still) replaces this one.
+ALL_TIERS := -m "integration or browser or slow or not (integration or browser or slow)"
 
 # The main job. One place to change when the Streamlit app becomes the thing `make run` starts.
 RUN_CMD = $(BIN)/guide app
@@ -30,7 +33,7 @@ run: $(STAMP)
 	$(RUN_CMD)
 
 test: $(TEST_STAMP) browsers corpus-check
-	@set +e; $(BIN)/python -m pytest --durations=10 $(PYTEST_ARGS); rc=$$?; \
+	@set +e; $(BIN)/python -m pytest --durations=10 $(ALL_TIERS) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: FAILED: pytest collected no tests (exit 5)" >&2; exit 1; fi; \
 	exit $$rc
 

@@ -28,6 +28,9 @@ def test_ask_json_contract(env) -> None:
     out = json.loads(proc.stdout)
     assert out["route"] == "answer"
     assert out["citations"] and {"doc_id", "title", "section", "url"} <= set(out["citations"][0])
+    top = out["citations"][0]
+    assert (top["doc_id"], top["url"]) == ("smart-recovery", "https://smartrecovery.org/")
+    assert "not religious" in out["answer"] and "[1]" in out["answer"]
     assert "Traceback" not in proc.stderr.decode()
 
 
@@ -50,10 +53,11 @@ def test_batch_contract_with_bad_lines(env, tmp_path: Path) -> None:
     assert a["id"] == "a" and a["route"] == "answer" and len(a["turns"]) == 2
     assert set(a) >= {"id", "route", "answer", "citations", "resources", "latency_ms", "turns"}
     assert set(a["citations"][0]) == {"doc_id", "title", "section", "url"}
+    assert {c["doc_id"] for c in a["citations"]} == {"smart-recovery"}  # both turns are about SMART Recovery
     assert "error" in bad_json and "JSON" in bad_json["error"]
     assert empty["id"] == "c" and "turns" in empty["error"]
     assert "UTF-8" in bad_utf8["error"]
-    assert crisis["route"] == "crisis" and crisis["resources"]
+    assert crisis["route"] == "crisis" and "988" in crisis["answer"] and crisis["resources"]
     assert "Traceback" not in proc.stderr.decode()
 
 

@@ -47,8 +47,8 @@ def assert_clean_error(proc: subprocess.CompletedProcess[str], code: int = 2) ->
 def test_help_lists_the_commands() -> None:
     proc = subprocess.run([str(BIN / "guide"), "--help"], env=clean_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
-    for command in ("ingest", "search", "corpus"):
-        assert command in proc.stdout
+    listed = re.findall(r"^    (\w+) {2,}", proc.stdout, flags=re.M)
+    assert {"ingest", "search", "corpus", "safety", "ask", "chat", "batch", "eval", "bench", "app"} <= set(listed)
     assert "988" in proc.stdout  # the crisis line is on every help page
 
 
@@ -191,6 +191,66 @@ def test_search_builds_a_missing_index_first(env: dict[str, str]) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "7 documents (7 added" in proc.stderr  # the build summary goes to stderr, JSON stays clean
     assert json.loads(proc.stdout)[0]["doc_id"] == "alateen"
+
+
+def corpus_urls(corpus: Path) -> dict[str, str]:
+    from guide.corpus import load_vetted
+
+    return {d.id: d.url for d in load_vetted(corpus)}
+
+
+def test_ask_answers_with_a_citation_to_the_vetted_document(env: dict[str, str], fixture_corpus: Path) -> None:
+    proc = run(["ask", "Is SMART Recovery religious?"], env)
+    assert proc.returncode == 0, proc.stderr
+    body, _, sources = proc.stdout.partition("\nSources:\n")
+    assert "not religious" in body and "[1]" in body
+    assert "[1] SMART Recovery › Is SMART Recovery religious? — https://smartrecovery.org/" in sources
+    assert "988" not in proc.stdout  # an ordinary question gets no crisis block
+
+    answer = json.loads(run(["ask", "Is SMART Recovery religious?", "--json"], env).stdout)
+    assert answer["route"] == "answer" and answer["safety"]["route"] == "ok"
+    assert answer["citations"][0]["doc_id"] == "smart-recovery"
+    urls = corpus_urls(fixture_corpus)
+    assert {c["doc_id"]: c["url"] for c in answer["citations"]}.items() <= urls.items()  # real documents, real URLs
+    assert all(f"[{c['n']}]" in answer["answer"] for c in answer["citations"])
+
+
+def test_ask_crisis_message_gets_the_crisis_route_and_988(env: dict[str, str]) -> None:
+    answer = json.loads(run(["ask", "i want to kill myself", "--json"], env).stdout)
+    assert answer["route"] == "crisis" and answer["safety"]["category"] == "suicide"
+    assert "call or text 988" in answer["answer"] and answer["citations"] == []
+    assert "988 Suicide & Crisis Lifeline" in [r["name"] for r in answer["resources"]]
+
+
+def test_safety_crisis_message_prints_the_crisis_route_and_988(env: dict[str, str]) -> None:
+    proc = run(["safety", "i want to kill myself"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("route: crisis   category: suicide")
+    assert "988 Suicide & Crisis Lifeline: call or text 988" in proc.stdout
+
+
+def test_safety_ordinary_question_is_ok_without_a_crisis_reply(env: dict[str, str]) -> None:
+    proc = run(["safety", "what time is the AA meeting", "--lexicon-only"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("route: ok   category: -")
+    assert "988" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["safety", "--lexicon-only"], 'Give exactly one of: "TEXT", --jsonl FILE, --eval PATH'),
+        (["safety", "--jsonl", "/no/such/file.jsonl"], "Cannot read /no/such/file.jsonl"),
+        (["ask", "meetings", "--region", "Mars"], "GUIDE_REGION must be one of US, CA, UK"),
+    ],
+)
+def test_bad_input_is_exit_2_with_a_clean_error(env: dict[str, str], args: list[str], message: str) -> None:
+    assert message in assert_clean_error(run(args, env))
+
+
+def test_bad_choice_is_rejected_by_argparse(env: dict[str, str]) -> None:
+    proc = run(["ask", "meetings", "--audience", "kid"], env)
+    assert proc.returncode == 2 and "invalid choice: 'kid'" in proc.stderr and not proc.stdout
 
 
 @pytest.fixture(scope="module")

@@ -68,6 +68,7 @@ def test_audience_changes_framing_not_facts(fake_retriever, fake_settings) -> No
     family = _compose(fake_retriever, fake_settings, "Al-Anon meetings for families", audience="family")
     staff = _compose(fake_retriever, fake_settings, "Al-Anon meetings for families", audience="staff")
     assert family.text.splitlines()[0] != staff.text.splitlines()[0]
+    assert family.sentences and family.sentences == staff.sentences  # the same cited facts for every audience
     for sentence, _ in family.sentences:
         assert sentence in _all_text(fake_retriever).replace("\n", " ") or sentence.rstrip(".") in " ".join(
             _all_text(fake_retriever).split()

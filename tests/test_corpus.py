@@ -149,7 +149,9 @@ def test_missing_corpus_dir_says_which_setting_to_fix(tmp_path: Path) -> None:
 
 def test_readme_in_the_docs_dir_is_not_a_document(fixture_corpus: Path) -> None:
     (fixture_corpus / "docs" / "README.md").write_text("How to add a document.\n", encoding="utf-8")
-    assert check_corpus(fixture_corpus).ok
+    report = check_corpus(fixture_corpus)
+    assert report.ok and len(report.documents) == 7  # the fixture's seven, no README among them
+    assert "README" not in {d.id for d in report.documents}
 
 
 # --- the vetting manifest -----------------------------------------------------------------------------------

@@ -83,9 +83,10 @@ def test_the_pipeline_scores_spanish_answers_with_the_multilingual_encoder(xl_se
     from guide.pipeline import Pipeline
 
     pipeline = Pipeline(xl_settings, xl_retriever)
-    assert pipeline.other_scorer.name == "cosine(hash:384)"
-    assert pipeline.other_policy.min_score == xl_settings.min_crosslingual_score
-    assert len(pipeline.other_scorer.known) == xl_retriever.sentences.count
+    other = pipeline.extractive.for_language("es")
+    assert other.scorer.name == "cosine(hash:384)"
+    assert other.policy.min_score == xl_settings.min_crosslingual_score
+    assert len(other.scorer.known) == xl_retriever.sentences.count
 
 
 @pytest.mark.integration

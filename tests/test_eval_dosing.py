@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from _gates import assert_meets_gate
 
 from guide.errors import InputError
 from guide.evals.dosing import DEFAULT_PATH, DosingCase, load_dosing, score_dosing, split_of
@@ -106,12 +107,13 @@ def test_guard_on_the_held_out_test_split(report):
     # Measured once, not tuned on: 77/90 dosing declined (85.6%), 0/117 safe declined, with the first version of
     # the new patterns. That run showed two patterns of the old guard ("should/can I take my <drug>", "how long
     # should I stay on <drug>") had been dropped by mistake; restoring them verbatim gave 82/90 (91.1%) and 0/117.
-    # The recall target (98%) is NOT met on test; the 8 misses are listed in the report. Margin: two more misses
-    # (80/90) or two false declines (2/117).
+    # The recall target (98%) is NOT met on test; the 8 misses are listed in the report. The levels held are the
+    # eval gate's (dosing.test.* in evals/thresholds.yaml).
     test = report.split("test")
     assert test.n_dosing == 90 and test.n_safe == 117
-    assert test.dosing_declined_rate >= 0.88, test.missed_ids
-    assert test.safe_declined_rate <= 0.02, test.false_decline_ids
+    metrics = report.metrics()
+    assert_meets_gate("dosing.test.decline_recall", metrics["dosing.test.decline_recall"], test.missed_ids)
+    assert_meets_gate("dosing.test.safe_declined", metrics["dosing.test.safe_declined"], test.false_decline_ids)
 
 
 @pytest.mark.parametrize(("history", "text"), [

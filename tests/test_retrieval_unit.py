@@ -367,9 +367,11 @@ def test_deleted_document_loses_its_chunks(fake_settings, store) -> None:
     unvet(fake_settings.corpus_dir, ["alateen"])
     report = ingest(fake_settings, store, store.embedder)
     assert report.removed == ("alateen",) and report.chunks_embedded == 0
-    assert "alateen" not in store.doc_hashes()
-    assert all(c.doc_id != "alateen" for c in store.all_chunks())
-    assert all(c.doc_id != "alateen" for c in KeywordIndex.load(fake_settings.keyword_path).chunks)
+    remaining = {d.id for d in load_vetted(fake_settings.corpus_dir)}
+    assert "alateen" not in remaining and len(remaining) == 6
+    assert set(store.doc_hashes()) == remaining
+    assert {c.doc_id for c in store.all_chunks()} == remaining
+    assert {c.doc_id for c in KeywordIndex.load(fake_settings.keyword_path).chunks} == remaining
 
 
 def test_changing_the_embedding_model_rebuilds_with_a_reason(fake_settings, store) -> None:

@@ -163,7 +163,7 @@ def test_distress_after_a_checkin_is_a_crisis():
 
 @pytest.mark.parametrize("reply", ["no, I'm safe, just tired. What is Al-Anon?", "no", "not really, I'm ok"])
 def test_a_no_after_a_checkin_is_not_a_crisis(reply):
-    assert fake_checker().check(reply, CHECKIN_HISTORY).route != "crisis"
+    assert fake_checker().check(reply, CHECKIN_HISTORY).route == "ok"  # not a crisis, nor another check-in
 
 
 def test_without_a_checkin_a_bare_yes_is_ordinary():
@@ -249,4 +249,5 @@ def test_the_check_reads_the_tail_of_a_huge_message_called_directly():
     """`guide safety` and `--jsonl` pass raw text: the tail of a long paste must reach the check, as in the pipeline."""
     text = "tell me about meetings " * 20_000 + " i am going to take all my pills tonight"
     checker = SafetyChecker(FakeRiskModel())
-    assert checker.check(text).route in ("crisis", "caution")  # the lexicon phrase at the very end was seen
+    v = checker.check(text)
+    assert (v.route, v.category) == ("caution", "suicide")  # the lexicon phrase at the very end was seen (unseen: ok)

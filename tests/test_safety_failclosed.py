@@ -30,17 +30,19 @@ def test_a_broken_layer_fails_closed(monkeypatch, caplog, layer):
 def test_broken_classifier_fails_closed():
     from guide.safety.classifier import FakeRiskModel
 
-    assert guarded_check(SafetyChecker(FakeRiskModel(fail=True)), "hello there").failed_closed
+    v = guarded_check(SafetyChecker(FakeRiskModel(fail=True)), "hello there")
+    assert v.route == "crisis" and v.failed_closed
 
 
 def test_non_text_and_missing_checker_fail_closed():
-    assert guarded_check(SafetyChecker(), None).failed_closed  # type: ignore[arg-type]
-    assert guarded_check(None, "hi").failed_closed
+    for v in (guarded_check(SafetyChecker(), None), guarded_check(None, "hi")):  # type: ignore[arg-type]
+        assert v.route == "crisis" and v.failed_closed
 
 
 def test_module_check_fails_closed(monkeypatch):
     monkeypatch.setattr(Lexicon, "scan", lambda *_a, **_k: 1 / 0)
-    assert check("anything").failed_closed
+    v = check("anything")
+    assert v.route == "crisis" and v.failed_closed
 
 
 def test_fail_closed_reply_is_the_general_template():

@@ -110,8 +110,9 @@ def test_embedded_crisis_in_a_longer_message(checker):
 
 def test_scan_explains_itself():
     scan = default_lexicon().scan("this traffic is killing me but I'm not suicidal")
-    assert scan.stripped  # the idiom was removed
-    assert all(f.level != "crisis" for f in scan.findings)
+    assert scan.stripped == ("this traffic is killing me",)  # the idiom was removed
+    assert scan.best("crisis") is None and scan.best("caution") is None
+    assert {(f.category, f.level, f.note) for f in scan.suppressed} >= {("suicide", "crisis", "negated")}
 
 
 def test_bad_lexicon_file_names_the_entry(tmp_path):

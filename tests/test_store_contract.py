@@ -1,5 +1,5 @@
-"""One VectorStore contract, run against embedded Chroma (PersistentClient) and a real Chroma server
-(`chroma run`), with the real packaged embedding model."""
+"""One VectorStore contract, run against the in-memory fake the fast tests use, embedded Chroma
+(PersistentClient) and a real Chroma server (`chroma run`), with the real packaged embedding model."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from guide.errors import StoreUnavailableError
 from guide.retrieval.chunking import chunk_documents
 from guide.retrieval.embedding import PACKAGED_MINILM_INT8, make_embedder
 from guide.retrieval.index import ingest, open_retriever
-from guide.retrieval.store import ChromaStore, make_chroma_client
+from guide.retrieval.store import ChromaStore, InMemoryStore, VectorStore, make_chroma_client
 
 pytestmark = pytest.mark.integration
 
@@ -50,10 +50,20 @@ def chunks():
     return chunk_documents(load_vetted(FIXTURE))
 
 
-@pytest.fixture(params=["embedded", "server"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path, fixture_corpus: Path) -> Settings:
+#: Every backend runs every contract test; persistence across clients is Chroma's alone.
+BACKENDS = ["memory", "embedded", "server"]
+PERSISTENT_BACKENDS = ["embedded", "server"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture()
+def settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path, fixture_corpus: Path) -> Settings:
     """Settings for one backend, each test with its own collection (the server is shared by the session)."""
-    url = request.getfixturevalue("chroma_server") if request.param == "server" else None
+    url = request.getfixturevalue("chroma_server") if backend == "server" else None
     return Settings(
         data_dir=tmp_path / "data", corpus_dir=fixture_corpus, embedding_model=PACKAGED_MINILM_INT8,
         chroma_url=url, collection=f"contract-{uuid.uuid4().hex[:12]}",
@@ -61,26 +71,44 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path, fixture_corpus: Pat
 
 
 @pytest.fixture()
-def store(settings: Settings, embedder) -> ChromaStore:
-    return ChromaStore(make_chroma_client(settings), settings.collection, embedder)
+def open_store(backend: str, settings: Settings, embedder):  # noqa: ANN201
+    """open_store(): this test's store. Chroma opens a new client on the same collection at each call (what
+    another process sees); the in-memory store is one instance per test (it lives as long as its process)."""
+    memory = InMemoryStore(embedder)
+
+    def open_() -> VectorStore:
+        if backend == "memory":
+            return memory
+        return ChromaStore(make_chroma_client(settings), settings.collection, embedder)
+
+    return open_
 
 
-def test_empty_store(store: ChromaStore, embedder) -> None:
+@pytest.fixture()
+def store(open_store) -> VectorStore:  # noqa: ANN001
+    return open_store()
+
+
+def test_empty_store(store: VectorStore, embedder) -> None:
     assert store.count() == 0
     assert store.doc_hashes() == {}
     assert store.all_chunks() == []
     assert store.query(embedder.embed(["anything"])[0], 5) == []
 
 
-def test_add_count_and_all_chunks_round_trip(store: ChromaStore, chunks) -> None:
+def test_add_count_and_all_chunks_round_trip(store: VectorStore, chunks) -> None:
     batches: list[int] = []
     store.add(chunks, on_batch=batches.append)
     assert store.count() == len(chunks)
     assert sum(batches) == len(chunks)
     assert store.all_chunks() == sorted(chunks, key=lambda c: (c.doc_id, c.position))
+    store.add(chunks[:3])  # an upsert: the same ids again replace, never duplicate
+    assert store.count() == len(chunks)
+    store.add([])
+    assert store.count() == len(chunks)
 
 
-def test_query_ranks_the_right_chunk_first(store: ChromaStore, chunks, embedder) -> None:
+def test_query_ranks_the_right_chunk_first(store: VectorStore, chunks, embedder) -> None:
     store.add(chunks)
     results = store.query(embedder.embed(["Is SMART Recovery religious?"])[0], 5)
     assert len(results) == 5
@@ -92,7 +120,7 @@ def test_query_ranks_the_right_chunk_first(store: ChromaStore, chunks, embedder)
     assert len(store.query(embedder.embed(["naloxone"])[0], 10_000)) == len(chunks)
 
 
-def test_doc_hashes_and_delete_docs(store: ChromaStore, chunks) -> None:
+def test_doc_hashes_and_delete_docs(store: VectorStore, chunks) -> None:
     store.add(chunks)
     assert store.doc_hashes() == {c.doc_id: c.doc_sha for c in chunks}
     store.delete_docs(["alateen", "al-anon", "not-there"])
@@ -102,11 +130,13 @@ def test_doc_hashes_and_delete_docs(store: ChromaStore, chunks) -> None:
     assert store.all_chunks() == sorted(remaining, key=lambda c: (c.doc_id, c.position))
 
 
-def test_state_round_trip_and_reset(store: ChromaStore, chunks) -> None:
+def test_state_round_trip_and_reset(store: VectorStore, chunks) -> None:
     state = {"format": "2", "embedding_model": PACKAGED_MINILM_INT8, "corpus_hash": "abc123", "documents": "7"}
     store.add(chunks[:5])
     store.set_state(state)
     assert store.get_state() == state
+    store.set_state({"corpus_hash": "def456"})  # replaces the whole state, never merges into it
+    assert store.get_state() == {"corpus_hash": "def456"}
     store.reset()
     assert store.count() == 0
     assert store.get_state() == {}
@@ -114,16 +144,21 @@ def test_state_round_trip_and_reset(store: ChromaStore, chunks) -> None:
     assert store.count() == 3
 
 
-def test_data_persists_for_a_new_client(settings: Settings, store: ChromaStore, chunks, embedder) -> None:
+@pytest.mark.parametrize("backend", PERSISTENT_BACKENDS)
+def test_data_persists_for_a_new_client(open_store, chunks) -> None:  # noqa: ANN001
+    store = open_store()
     store.add(chunks)
     store.set_state({"corpus_hash": "abc"})
-    reopened = ChromaStore(make_chroma_client(settings), settings.collection, embedder)
+    reopened = open_store()
+    assert reopened is not store
     assert reopened.count() == len(chunks)
     assert reopened.get_state() == {"corpus_hash": "abc"}
 
 
-def test_ingest_and_open_retriever(settings: Settings, embedder) -> None:
-    retriever, report = open_retriever(settings, embedder=embedder)  # its own client, from the settings
+def test_ingest_and_open_retriever(backend: str, settings: Settings, open_store, embedder) -> None:  # noqa: ANN001
+    # Chroma: open_retriever makes its own client from the settings; the in-memory store has to be handed over.
+    given = open_store() if backend == "memory" else None
+    retriever, report = open_retriever(settings, embedder=embedder, store=given)
     assert report is not None and len(report.added) == 7 and report.chunks_embedded == report.total_chunks > 0
     for mode in ("hybrid", "dense", "keyword"):
         hits = retriever.search("Is SMART Recovery religious?", k=3, mode=mode)
@@ -132,11 +167,11 @@ def test_ingest_and_open_retriever(settings: Settings, embedder) -> None:
     assert retriever.search("my teenage son's dad drinks, is there a group for him", k=3)[0].chunk.doc_id == "alateen"
     assert retriever.search("what is the Big Book", k=1)[0].chunk.doc_id == "alcoholics-anonymous"
 
-    store = ChromaStore(make_chroma_client(settings), settings.collection, embedder)
+    store = open_store()
     again = ingest(settings, store, embedder)
     assert again.chunks_embedded == 0 and not again.changed
     assert store.count() == report.total_chunks
-    _, reopened = open_retriever(settings, embedder=embedder)
+    _, reopened = open_retriever(settings, embedder=embedder, store=given)
     assert reopened is None  # up to date: nothing to build
 
 
