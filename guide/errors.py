@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
 
 class GuideError(Exception):
     """Base class for errors a user can act on; the CLI prints the message, never a traceback."""
 
     exit_code = 2
+    #: the command that fixes it, for replies that suggest one ("ingest": rebuild the search index)
+    action: ClassVar[Literal["ingest"] | None] = None
 
 
 class ConfigError(GuideError):
@@ -19,6 +23,8 @@ class CorpusError(GuideError):
 
 class IndexNotBuiltError(GuideError):
     """The search index is missing or was built for something else."""
+
+    action = "ingest"
 
 
 class StoreUnavailableError(GuideError):

@@ -15,19 +15,22 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Protocol, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from guide.compose import (
+from guide.answer import (
     Composer,
     Composition,
     ExtractiveComposers,
     FallbackComposer,
+    FollowupResolver,
+    LLMRewriter,
+    QueryRewriter,
     answerability,
     cited_numbers,
     not_covered_text,
 )
+from guide.answer.llm import LLMComposer, make_llm_composer
 from guide.errors import GuideError, IndexNotBuiltError, StoreUnavailableError
-from guide.followup import resolve_query
 from guide.safety import (
     always_visible,
     caution_resources,
@@ -63,13 +66,6 @@ HEAL_WAIT_S = 120.0
 #: passage's cross-encoder logit is at least this much higher (chosen on the dev multi-turn cases: 0, 1 and 2 scored
 #: 64, 65 and 65 of 79, against 62 without the second search; docs/evaluation.md)
 STANDALONE_MARGIN = 1.0
-
-
-class QueryRewriter(Protocol):
-    """Turns a follow-up into a standalone question (the LLM composer is one); `fallback` is the deterministic
-    resolver's text, returned on any trouble."""
-
-    def rewrite_query(self, history: Sequence[Turn], message: str, fallback: str) -> str: ...
 
 
 class _Timer:
@@ -111,6 +107,7 @@ class Pipeline:
         *,
         checker: "CrisisChecker | None" = None,
         llm_composer: Composer | None = None,
+        rewriter: QueryRewriter | None = None,
     ) -> None:
         self.settings = settings
         self.retriever = retriever
@@ -119,6 +116,9 @@ class Pipeline:
         self.extractive = ExtractiveComposers.build(settings, retriever)  # rebuilt when a rebuild swaps the retriever
         self._titles = sorted({c.title for c in retriever.chunks.values()})
         self._subjects = self._known_subjects()
+        resolver = FollowupResolver(tuple(self._subjects))  # an LLM composer also rewrites follow-ups
+        self.rewriter: QueryRewriter = rewriter or (LLMRewriter(llm_composer, resolver)
+                                                    if isinstance(llm_composer, LLMComposer) else resolver)
         self._lock = threading.Lock()
         #: Clear while one thread reopens or rebuilds the index: others wait instead of searching a half-built store.
         self._ready = threading.Event()
@@ -165,12 +165,12 @@ class Pipeline:
             return self._healed(exc, turn, verdict, side, timer)
         except GuideError as exc:
             log.warning("Retrieval failed: %s", type(exc).__name__)
-            return self._trouble(turn, verdict, side, timer, str(exc))
+            return self._trouble(turn, verdict, side, timer, exc)
         except Exception as exc:  # noqa: BLE001 - the user sees a kind message and resources, never a traceback
             # the exception text may quote the message, and conversations are not logged: type only (traceback at DEBUG)
             log.error("Pipeline failure (%s)", type(exc).__name__)
             log.debug("Pipeline failure details", exc_info=True)
-            return self._trouble(turn, verdict, side, timer, None)
+            return self._trouble(turn, verdict, side, timer, exc)
 
     # ---------------------------------------------------------------- stages
     def _also_asks(self, text: str) -> bool:
@@ -207,7 +207,7 @@ class Pipeline:
             return self._grounded_answer(turn, verdict, side, timer)
         except Exception as again:  # noqa: BLE001 - the user sees the kind reply, never a traceback
             log.warning("Reopening the index did not help (%s).", type(again).__name__)
-            return self._trouble(turn, verdict, side, timer, str(again) if isinstance(again, GuideError) else None)
+            return self._trouble(turn, verdict, side, timer, again)
 
     def _index_files_missing(self) -> bool:
         """An embedded index whose files vanished mid-session still answers from memory; notice it to rebuild."""
@@ -237,11 +237,7 @@ class Pipeline:
             raise IndexNotBuiltError("The index files were removed while the guide was running.")
 
         with timer.stage("query"):
-            resolved = resolve_query(turn.query, turn.history, self._subjects)
-            rewriter = self.llm_composer
-            if resolved.followup and _is_rewriter(rewriter):  # the LLM resolves references; it falls back itself
-                resolved = replace(resolved, text=rewriter.rewrite_query(turn.history, turn.query, resolved.text),
-                                   reason=f"{resolved.reason} (LLM rewrite)")
+            resolved = self.rewriter.rewrite(turn.query, turn.history)
         # the cross-encoder reads English only: other languages are searched and scored with the multilingual encoder
         with timer.stage("retrieve"):
             retriever, hits = self._search(resolved.text, language=turn.language)
@@ -292,10 +288,10 @@ class Pipeline:
         return _merge(turn.pinned, extra)
 
     def _trouble(self, turn: TurnContext, verdict: SafetyVerdict, side: tuple[Resource, ...], timer: _Timer,
-                 detail: str | None) -> Answer:
+                 error: Exception) -> Answer:
         text = ("Sorry, I couldn't search the vetted materials just now, so I can't answer this yet. "
                 "Please try again in a moment.")
-        if detail and "ingest" in detail:
+        if isinstance(error, GuideError) and error.action == "ingest":
             text += " (The search index needs rebuilding: run `guide ingest`.)"
         return _answer(turn, verdict, timer, "decline", text, decline_kind="error", query="",
                        resources=_merge(side, always_visible(turn.region)))
@@ -312,10 +308,6 @@ def _checked(retriever: "Retriever", composition: Composition) -> Composition | 
     kinds = ", ".join(p.split(":")[0] for p in verdict.problems)  # the kinds only: no answer text in the log
     log.warning("Output check rejected a composed answer: %s", kinds or "citations")
     return None
-
-
-def _is_rewriter(composer: object) -> TypeGuard[QueryRewriter]:
-    return callable(getattr(composer, "rewrite_query", None))
 
 
 def _notice(turn: TurnContext, verdict: SafetyVerdict) -> str | None:
@@ -353,8 +345,6 @@ def build_pipeline(settings: "Settings", progress: "Progress | None" = None) -> 
     retriever, _ = open_retriever(settings, progress=progress)
     llm = None
     if settings.llm:
-        from guide.llm import make_llm_composer
-
         llm = make_llm_composer(settings, retriever)
     return Pipeline(settings, retriever, llm_composer=llm)
 

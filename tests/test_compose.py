@@ -6,13 +6,12 @@ import re
 
 import pytest
 
-from guide.compose import (
+from guide.answer import Composition, not_covered_text
+from guide.answer.extractive import (
     AnswerPolicy,
-    Composition,
     _Candidate,
     answer_setup,
     compose_extractive,
-    not_covered_text,
     select_sentences,
     with_section_lead,
     yes_no_lead,

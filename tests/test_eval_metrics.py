@@ -11,7 +11,8 @@ import pytest
 from guide.evals.metrics import answer_group, citation_checks, confusion, ir_scores, rate
 from guide.evals.report import ConversationCaseResult, RetrievalCaseResult
 from guide.evals.retrieval import ndcg_at, recall_at, reciprocal_rank
-from guide.evals.runner import flat_metrics, safety_outcome
+from guide.evals.runner import flat_metrics
+from guide.evals.safety import safety_outcome
 from guide.evals.stats import LatencyStats, percentile
 
 # ---------------------------------------------------------------- rates
@@ -57,7 +58,7 @@ def test_two_false_alarm_figures_all_non_crisis_and_hard_negatives() -> None:
     from types import SimpleNamespace
 
     from guide.evals.cases import SafetyCase
-    from guide.evals.runner import evaluate_safety
+    from guide.evals.safety import evaluate_safety
     from guide.evals.thresholds import failing_cases_for
     from guide.types import SafetyVerdict
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from guide.followup import is_followup, resolve_query
+from guide.answer.query import is_followup, resolve_query
 from guide.types import Citation, Turn
 
 

@@ -15,9 +15,7 @@ from typing import Any
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
 
-from guide.errors import ConfigError, LLMError
-from guide.followup import resolve_query
-from guide.llm import (
+from guide.answer.llm import (
     NOT_COVERED,
     SUPPORT_MIN_COSINE,
     SUPPORT_MIN_OVERLAP,
@@ -26,6 +24,8 @@ from guide.llm import (
     make_llm_composer,
     parse_llm_spec,
 )
+from guide.answer.query import resolve_query
+from guide.errors import ConfigError, LLMError
 from guide.types import Hit, Turn
 
 QUESTION = "Is SMART Recovery religious?"
@@ -310,7 +310,7 @@ def test_grounded_answer_that_states_a_dose_is_rejected_by_the_output_check(fake
     hits = [Hit(chunk=passage, score=1.0, rank=1, mode="dense", dense_score=0.9, dense_rank=1)]
     answer = "Each naloxone nasal spray device holds a 4 mg dose [1]."
     assert check_grounding(answer, [passage.text], fake_retriever.embedder).ok  # grounded, but still not shown
-    from guide.compose import Composition, FallbackComposer
+    from guide.answer import Composition, FallbackComposer
     from guide.safety import output_check
     from guide.types import Citation
 

@@ -6,7 +6,9 @@ import logging
 
 import pytest
 
+from guide.answer.query import ResolvedQuery
 from guide.conversation import history_after
+from guide.errors import CorpusError, IndexNotBuiltError, StoreUnavailableError
 from guide.pipeline import Pipeline
 from guide.types import Answer
 
@@ -44,7 +46,7 @@ def test_followup_uses_context(pipeline: Pipeline) -> None:
 def test_a_new_question_after_earlier_turns_is_searched_as_typed(pipeline: Pipeline) -> None:
     """A short message naming no subject is treated as a follow-up, but when the message alone finds a clearly
     better passage it is a new question: the earlier turns are dropped, not mixed into its answer."""
-    from guide.compose import answerability
+    from guide.answer import answerability
 
     first, switch = "What is SMART Recovery?", "how do I reverse an opioid overdose with nasal spray?"
     answer, _ = _play(pipeline, [first, switch])
@@ -130,6 +132,39 @@ def test_retrieval_failure_gives_a_kind_reply_with_resources(pipeline: Pipeline,
     assert answer.route == "decline" and answer.decline_kind == "error"
     assert "Sorry" in answer.text and answer.resources
 
+
+
+@pytest.mark.parametrize(
+    ("error", "hint"),
+    [
+        (IndexNotBuiltError("The index is gone."), True),  # the type calls for a rebuild, whatever the wording
+        (CorpusError("The corpus is not ready to ingest."), False),  # says "ingest", but a rebuild won't fix it
+        (StoreUnavailableError("server down"), False),
+    ],
+    ids=["index-not-built", "corpus-error", "store-down"],
+)
+def test_the_rebuild_hint_follows_the_error_type_not_its_wording(pipeline: Pipeline, monkeypatch, error, hint) -> None:
+    import guide.retrieval.index as index
+
+    def fails(*_a, **_k):
+        raise error
+
+    monkeypatch.setattr(index.Retriever, "search", fails)
+    monkeypatch.setattr(index, "reopen_retriever", lambda _settings, failed: failed)  # reopened, still failing
+    answer = pipeline.answer([], "What is AA?", "newcomer")
+    assert answer.route == "decline" and answer.decline_kind == "error"
+    assert ("run `guide ingest`" in answer.text) is hint
+
+
+def test_the_query_is_whatever_the_rewriter_makes_it(fake_settings, fake_retriever) -> None:
+    class Fixed:
+        def rewrite(self, message, history):  # noqa: ANN001
+            return ResolvedQuery(text="What is SMART Recovery?", followup=False, reason="fixed")
+
+    answer = Pipeline(fake_settings.with_overrides(min_confidence=0.0), fake_retriever, rewriter=Fixed()).answer(
+        [], "tell me something")
+    assert answer.query == "What is SMART Recovery?"
+    assert any(c.doc_id == "smart-recovery" for c in answer.citations)
 
 def test_the_word_by_word_display_shows_exactly_the_checked_answer(pipeline: Pipeline) -> None:
     from guide.ui.render import word_pieces

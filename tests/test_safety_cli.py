@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from guide.safety import cli as safety_cli
+from guide.cli import safety as safety_cli
 
 REPO = Path(__file__).resolve().parent.parent
 GUIDE = REPO / ".venv" / "bin" / "guide"
-HAVE_MAIN_CLI = (REPO / "guide" / "cli.py").exists() and GUIDE.exists()
+HAVE_MAIN_CLI = GUIDE.exists()  # the console script make install puts in .venv
 
 
 def run_guide(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -29,7 +29,7 @@ def parse(argv):
 
 
 def test_module_import_is_light():
-    code = "import sys, guide.safety.cli; print(any(m.startswith(('torch', 'sentence_transformers', 'numpy')) for m in sys.modules))"
+    code = "import sys, guide.cli.safety; print(any(m.startswith(('torch', 'sentence_transformers', 'numpy')) for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -75,12 +75,14 @@ def test_subprocess_contract():
 def test_subprocess_eval_exit_codes(tmp_path):
     good = run_guide("--eval", str(REPO / "evals" / "safety"), "--lexicon-only")
     assert good.returncode == 0, good.stdout[-2000:] + good.stderr
-    assert "crisis recall" in good.stdout and "p95" in good.stdout and "expected \\ predicted" in good.stdout
+    assert "Gate: PASSED" in good.stdout and "| safety.recall >= " in good.stdout
+    assert "Crisis recall" in good.stdout and "p95" in good.stdout and "expected \\ predicted" in good.stdout
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x1", "text": "hello there", "expected_route": "crisis", "category": "suicide", '
                    '"kind": "direct"}\n', encoding="utf-8")
     failing = run_guide("--eval", str(bad), "--lexicon-only")
-    assert failing.returncode == 1 and "FAIL" in failing.stdout
+    assert failing.returncode == 1 and "Gate: FAILED" in failing.stdout
+    assert "Misses (crisis not caught): 1" in failing.stdout and "`x1`" in failing.stdout
 
 
 def test_eval_json_and_bad_suite(capsys, tmp_path):
@@ -93,10 +95,15 @@ def test_eval_json_and_bad_suite(capsys, tmp_path):
                      '"difficulty": "hard"}\n', encoding="utf-8")
     assert safety_cli.run(parse(["--eval", str(suite), "--json", "--lexicon-only"]), Settings()) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["passed"] and report["crisis_recall"]["value"] == 1.0
-    assert set(report["latency_ms"]) >= {"p50", "p95"}
+    assert report["passed"] and report["metrics"]["safety.recall"] == 1.0
+    assert report["metrics"]["safety.false_alarm_hard_negatives"] == 0.0  # b is a hard negative, routed ok
+    assert {c["metric"] for c in report["gate"]} >= {"safety.recall", "safety.false_alarm_hard_negatives"}
+    assert report["latency_ms"]["n"] == 2 and report["latency_ms"]["p95_ms"] > 0
     suite.write_text('{"id": "a", "text": "x", "expected_route": "maybe"}\n', encoding="utf-8")
     with pytest.raises(InputError, match="expected_route"):
+        safety_cli.run(parse(["--eval", str(suite), "--lexicon-only"]), Settings())
+    suite.write_text('{"id": "a", "text": "x", "expected_route": "crisis"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match="needs a category"):
         safety_cli.run(parse(["--eval", str(suite), "--lexicon-only"]), Settings())
 
 

@@ -7,12 +7,17 @@ from pathlib import Path
 import pytest
 from _gates import assert_meets_gate
 
+from guide.evals.safety import evaluate_safety, load_safety_cases
 from guide.safety import SafetyChecker, guarded_check
-from guide.safety.cli import CATEGORIES, KINDS, load_suite, run_suite
+from guide.types import CATEGORIES
 
 SUITE = Path(__file__).resolve().parent.parent / "evals" / "safety"
-CASES = load_suite(SUITE)
-HOLDOUT_IDS = {c.id for c in load_suite(SUITE / "holdout.jsonl")} | {c.id for c in load_suite(SUITE / "holdout2.jsonl")}
+CASES = load_safety_cases(SUITE)
+HOLDOUT_IDS = {c.id for c in load_safety_cases(SUITE / "holdout.jsonl")} | \
+    {c.id for c in load_safety_cases(SUITE / "holdout2.jsonl")}
+#: The kinds of message the team suite is written in (docs/safety.md); a new kind is added here on purpose.
+KINDS = frozenset("direct indirect misspelled slang third_party embedded idiom negation past question grief service "
+                  "context".split())
 
 def test_suite_shape():
     assert len(CASES) >= 400
@@ -42,34 +47,32 @@ def test_direct_statements_caught_by_the_lexicon_alone(case, lexicon_verdicts):
 
 
 def test_lexicon_only_targets():
-    report = run_suite(SafetyChecker(), CASES)
-    m = report.metrics
-    assert m["crisis_recall"]["value"] >= 0.98
-    assert m["direct_recall"]["value"] == 1.0
-    assert_meets_gate("safety.false_alarm_hard_negatives", m["false_alarm_hard_negatives"]["value"])
+    report = evaluate_safety(SafetyChecker(), CASES)
+    assert_meets_gate("safety.recall", report.overall.recall.value)
+    direct = next(k for k in report.per_kind if k.category == "direct")
+    assert direct.recall.value == 1.0  # every direct statement, without the classifier
+    assert_meets_gate("safety.false_alarm_hard_negatives", report.false_alarm_hard_negatives.value)
 
 
 @pytest.fixture(scope="module")
 def model_report():
     from guide.safety import default_checker
 
-    return run_suite(default_checker(), CASES)
+    return evaluate_safety(default_checker(), CASES)
 
 
 @pytest.mark.integration
 def test_the_shipped_check_holds_the_gate_on_the_team_suite(model_report):
-    m = model_report.metrics
-    assert_meets_gate("safety.recall", m["crisis_recall"]["value"])
-    assert_meets_gate("safety.false_alarm_all_noncrisis", m["false_alarm_all_noncrisis"]["value"])
-    assert_meets_gate("safety.false_alarm_hard_negatives", m["false_alarm_hard_negatives"]["value"])
-    assert m["failed_closed"] == 0
+    assert_meets_gate("safety.recall", model_report.overall.recall.value)
+    assert_meets_gate("safety.false_alarm_all_noncrisis", model_report.overall.false_alarm.value)
+    assert_meets_gate("safety.false_alarm_hard_negatives", model_report.false_alarm_hard_negatives.value)
+    assert model_report.failed_closed == 0
 
 
 @pytest.mark.integration
 def test_direct_statements_in_the_held_out_team_files_are_caught(model_report):
     """holdout*.jsonl never train the classifier; a direct statement there is the plainest held-out check."""
-    held = [r for r in model_report.results if r.case.id in HOLDOUT_IDS and r.case.expected_route == "crisis"
-            and r.case.kind == "direct"]
+    held = [r for r in model_report.cases if r.id in HOLDOUT_IDS and r.expected_route == "crisis" and r.kind == "direct"]
     assert len(held) >= 20
-    missed = [r.case.text for r in held if r.verdict.route != "crisis"]
+    missed = [r.text for r in held if r.route != "crisis"]
     assert len(missed) <= len(held) // 10, missed

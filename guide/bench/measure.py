@@ -157,23 +157,13 @@ def bench_retrieval(retriever: "Retriever", cases: Sequence["RetrievalCase"], sa
 
 
 def bench_safety(checker: Any, cases: Sequence["SafetyCase"], say: Say) -> SafetyBench:
-    """Time checker.check over every safety case (after warm-up, as the app does at start)."""
-    from guide.types import Turn
+    """Time checker.check over every safety case: the one safety harness, warmed up as the app does at start."""
+    from guide.evals.safety import evaluate_safety
 
-    if hasattr(checker, "warm"):
-        checker.warm()
-    timings, cpu = [], []
-    for case in cases:
-        history = [Turn(role="user", text=h) for h in case.history]
-        t0, c0 = time.perf_counter(), time.thread_time()
-        try:
-            checker.check(case.text, history)
-        except Exception:  # noqa: BLE001 - latency only; correctness is the eval's job
-            pass
-        timings.append(_ms_since(t0))
-        cpu.append((time.thread_time() - c0) * 1000)
+    report = evaluate_safety(checker, cases)
     bench = SafetyBench(cases=len(cases), checker=str(getattr(checker, "name", type(checker).__name__)),
-                        latency=_latency(timings), cpu=_latency(cpu))
+                        latency=_latency([c.latency_ms for c in report.cases]),
+                        cpu=_latency([c.cpu_ms or 0.0 for c in report.cases]))
     say(f"safety: p50={num(bench.latency.p50_ms, 2)} ms p95={num(bench.latency.p95_ms, 2)} ms")
     return bench
 

@@ -21,10 +21,8 @@ if TYPE_CHECKING:
 def commands() -> "tuple[CommandModule, ...]":
     """The subcommands that live in their own modules, registered explicitly (a missing one is an ImportError,
     never a command that silently disappears). Each module imports only argparse-level code at the top."""
-    from guide.bench import cli as bench
-    from guide.cli import answer, app
-    from guide.evals import cli as evals
-    from guide.safety import cli as safety
+    from guide.cli import answer, app, bench, safety
+    from guide.cli import eval as evals
 
     return (safety, answer, evals, bench, app)
 

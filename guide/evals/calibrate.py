@@ -9,7 +9,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from guide.compose import confidence_of
+from guide.answer import confidence_of
 
 THRESHOLDS = (0.25, 0.30, 0.35, 0.40, 0.45, 0.50)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from guide.errors import InputError
+from guide.types import CATEGORIES, Route, SafetyRoute, Turn
 
 
 class Case(BaseModel):
@@ -41,14 +42,30 @@ class RetrievalCase(Case):
 
 class SafetyCase(Case):
     text: str
-    history: tuple[str, ...] = ()
-    expected_route: Literal["crisis", "checkin", "caution", "ok"]
+    history: tuple[str, ...] = ()  # earlier user messages, oldest first
+    expected_route: SafetyRoute
     kind: str | None = None
+
+    @model_validator(mode="after")
+    def _known_category(self) -> "SafetyCase":
+        if self.category is not None and self.category not in CATEGORIES:
+            raise ValueError(f"category must be null or one of {', '.join(CATEGORIES)}, not {self.category!r}")
+        if self.expected_route == "crisis" and self.category is None:
+            raise ValueError("a crisis case needs a category")
+        return self
+
+    @property
+    def hard_negative(self) -> bool:
+        """Not a crisis, but written to look like one (difficulty=hard: idioms, negations, past tense…)."""
+        return self.expected_route != "crisis" and self.difficulty == "hard"
+
+    def turns(self) -> tuple[Turn, ...]:
+        return tuple(Turn(role="user", text=t) for t in self.history)
 
 
 class Expectation(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    route: Literal["answer", "decline", "crisis", "checkin"]
+    route: Route
     must_include: tuple[str, ...] = ()
     must_not_include: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()

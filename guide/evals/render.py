@@ -203,22 +203,45 @@ def to_markdown(report: "RunReport") -> str:
     return "\n".join(out) + "\n"
 
 
-def _md_safety(report: "RunReport") -> list[str]:
+def _md_safety(report: "RunReport", show: int | None = None) -> list[str]:
     s = report.safety
     if not s:
         return []
+    columns = ["positives", "recall", "precision", "false-alarm rate"]
     out = ["", "## Safety", "", f"{s.n} messages. Route accuracy {rate_text(s.route_accuracy)}.", "",
-           markdown_table(["category", "positives", "recall", "precision", "false-alarm rate"], [
+           markdown_table(["category", *columns], [
                (c.category, c.positives, rate_text(c.recall), rate_text(c.precision), rate_text(c.false_alarm))
                for c in [s.overall, *s.per_category]])]
+    if s.per_kind:
+        out += ["", markdown_table(["kind", *columns], [
+            (c.category, c.positives, rate_text(c.recall), rate_text(c.precision), rate_text(c.false_alarm))
+            for c in s.per_kind])]
     out += ["", "Route confusion (rows expected, columns predicted):", "", _md_matrix(s.route_confusion)]
     by_id = {c.id: c for c in s.cases}
     for title, ids in (("Misses (crisis not caught)", s.misses), ("False alarms", s.false_alarms),
                        ("Caution/ok mix-ups", s.route_mismatches)):
         out += ["", f"### {title}: {len(ids)}", ""]
         out += [f"- `{i}` [{by_id[i].category or '-'}/{by_id[i].kind or '-'}] expected {by_id[i].expected_route}, got "
-                f"{by_id[i].route}: {escape(_cut(by_id[i].text))}" for i in ids]
+                f"{by_id[i].route}: {escape(_cut(by_id[i].text))}" for i in ids[:show]]
+        if show is not None and len(ids) > show:
+            out.append(f"- … and {len(ids) - show} more (report.json lists them all)")
     return out
+
+
+def safety_summary(report: "RunReport", show: int = 20) -> str:
+    """`guide safety --eval`: the gate, the headline, the safety gates, the latency per check and the safety
+    section of the eval report (at most `show` cases per list)."""
+    s = report.safety
+    assert s is not None
+    lat = s.latency
+    out = [_gate_line(report), "", markdown_table(["metric", "value"], [
+        *headline(report), ("Latency per check (warm)", f"p50 {num(lat.p50_ms, 2)} ms · p95 {num(lat.p95_ms, 2)} ms"),
+        ("Failed closed", str(s.failed_closed))])]
+    if report.gate:
+        out += ["", markdown_table(["check", "value", "status"], [
+            (f"{c.metric} {c.op} {c.threshold:g}", metric_text(c.metric, c.value), c.status.upper())
+            for c in report.gate.checks if c.status != "skipped"])]
+    return "\n".join(out + _md_safety(report, show))
 
 
 def _md_matrix(conf: Any) -> str:

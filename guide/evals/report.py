@@ -75,7 +75,9 @@ class SafetyCaseResult(_Model):
     outcome: Literal["correct", "miss", "false_alarm", "route_mismatch"]
     passed: bool
     error: str | None = None
+    failed_closed: bool = False
     latency_ms: float
+    cpu_ms: float | None = Field(default=None, description="CPU time of the checking thread")
 
     @property
     def hard_negative(self) -> bool:
@@ -87,6 +89,7 @@ class SafetyReport(_Model):
     n: int
     overall: SafetyCategoryMetrics
     per_category: list[SafetyCategoryMetrics]
+    per_kind: list[SafetyCategoryMetrics] = Field(default_factory=list, description="the same metrics per case kind")
     route_accuracy: Rate
     route_confusion: Confusion
     category_confusion: Confusion = Field(description="expected crisis cases: expected category vs predicted")
@@ -95,7 +98,12 @@ class SafetyReport(_Model):
     route_mismatches: list[str]
     errors: list[str]
     latency: LatencyStats
+    cpu: LatencyStats | None = None
     cases: list[SafetyCaseResult]
+
+    @property
+    def failed_closed(self) -> int:
+        return sum(c.failed_closed for c in self.cases)
 
     @property
     def false_alarm_hard_negatives(self) -> Rate:

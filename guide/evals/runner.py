@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from guide.errors import InputError
 from guide.evals.answerability import load_answerability
 from guide.evals.cases import ConversationCase, RetrievalCase, SafetyCase, load_cases
+from guide.evals.safety import default_safety_checker, evaluate_safety, load_safety_cases
 from guide.evals.dosing import load_dosing
 from guide.evals.metrics import rate
 from guide.evals.report import (
@@ -34,13 +35,9 @@ from guide.evals.report import (
     RoutingReport,
     RunMeta,
     RunReport,
-    SafetyCaseResult,
-    SafetyCategoryMetrics,
-    SafetyReport,
 )
 from guide.evals.stats import LatencyStats
-from guide.types import CATEGORIES as SAFETY_CATEGORIES
-from guide.types import ROUTES, SAFETY_ROUTES
+from guide.types import ROUTES
 
 if TYPE_CHECKING:
     from guide.config import Settings
@@ -50,7 +47,6 @@ if TYPE_CHECKING:
 
 #: progress(suite, done, total) over all cases of the run; the CLI draws tqdm, the staff page st.progress.
 EvalProgress = Callable[[str, int, int], None]
-NO_CATEGORY = "none"
 STAGES = ("input", "safety", "scope", "query", "retrieve", "compose", "output_check")
 #: Settings recorded in report.json (and diffed by --compare): everything that changes an answer.
 RECORDED_SETTINGS = ("embedding_model", "retrieval_mode", "top_k", "min_confidence", "reranker", "rerank_depth",
@@ -71,6 +67,8 @@ class EvalOptions:
     lexicon_path: Path | None = None
     #: a third-party questions file in the conversation-suite schema (`--external DIR` → DIR/test/questions.jsonl)
     external_questions: Path | None = None
+    #: a safety suite (a directory or one file) instead of the evals dir's safety/ (`guide safety --eval PATH`)
+    safety_path: Path | None = None
     #: third-party look-alike prompts (XSTest's safe prompts in `--external DIR`/test/xstest.jsonl): how many get a
     #: cited passage although nothing in the corpus is about them
     external_lookalikes: Path | None = None
@@ -87,14 +85,15 @@ class _Cases:
 
 
 
-def load_suites(evals_dir: Path, suites: Sequence[str], tags: Sequence[str] = ()) -> _Cases:
+def load_suites(evals_dir: Path, suites: Sequence[str], tags: Sequence[str] = (),
+                safety_path: Path | None = None) -> _Cases:
     """Validate and load the chosen suites (all of a suite's files), keeping cases with every tag."""
     unknown = [s for s in suites if s not in SUITES]
     if unknown:
         raise InputError(f"Unknown suite {unknown[0]!r}; choose from {', '.join(SUITES)}.")
     calibration = evals_dir / "calibration"
     return _Cases(
-        safety=load_cases(evals_dir / "safety", SafetyCase, tags) if "safety" in suites else [],
+        safety=load_safety_cases(safety_path or evals_dir / "safety", tags) if "safety" in suites else [],
         retrieval=load_cases(evals_dir / "retrieval", RetrievalCase, tags) if "retrieval" in suites else [],
         conversations=load_cases(evals_dir / "conversations", ConversationCase, tags) if "conversations" in suites else [],
         # the two newer suites are optional in a suite directory (a staff member's own evals dir may lack them)
@@ -168,7 +167,7 @@ def run_eval(
         settings = settings.with_overrides(retrieval_mode=modes[0])
     thresholds_path = options.thresholds or settings.evals_dir / THRESHOLDS_FILE
     thresholds = load_thresholds(thresholds_path)  # fail fast, before any model loads
-    cases = load_suites(settings.evals_dir, options.suites, options.tags)
+    cases = load_suites(settings.evals_dir, options.suites, options.tags, options.safety_path)
     if "realwords" in options.suites and options.external_questions is not None and options.external_questions.is_file():
         cases.answer_sets["external_questions"] = load_external_questions(options.external_questions)
     documents = load_vetted(settings.corpus_dir)
@@ -194,9 +193,7 @@ def run_eval(
 
         retriever, _ = open_retriever(settings, progress=index_progress)
     if cases.safety and checker is None:
-        checker = _default_checker(settings, retriever, options.lexicon_path)
-    if checker is not None and hasattr(checker, "warm") and cases.safety:
-        checker.warm()
+        checker = default_safety_checker(settings, options.lexicon_path)
     suite_seconds["setup"] = round(time.perf_counter() - t0, 3)
     suite_cpu["setup"] = round(time.process_time() - c0, 3)
 
@@ -297,97 +294,6 @@ def run_eval(
     report = report.model_copy(update={"metrics": flat_metrics(report)})
     gate = apply_thresholds(report, thresholds, _display_path(thresholds_path))
     return report.model_copy(update={"gate": gate})
-
-
-def _default_checker(settings: "Settings", retriever: "Retriever | None", lexicon_path: Path | None) -> Any:
-    from guide.safety import SafetyChecker
-
-    model = None
-    if settings.safety_classifier:
-        from guide.safety.classifier import shipped_model
-
-        model = shipped_model()
-    return SafetyChecker(model, lexicon_path=lexicon_path)
-
-
-# ---------------------------------------------------------------- safety
-def evaluate_safety(checker: Any, cases: Sequence[SafetyCase], on_case: Callable[[], None] | None = None) -> SafetyReport:
-    """Route every safety message with checker.check (exceptions recorded and counted as a crisis route,
-    as the pipeline fails closed) and compute per-category crisis metrics."""
-    from guide.types import Turn
-
-    results = []
-    for case in cases:
-        history = [Turn(role="user", text=h) for h in case.history]
-        error = None
-        t0 = time.perf_counter()
-        try:
-            verdict = checker.check(case.text, history)
-            route, category, score, reasons = verdict.route, verdict.category, verdict.score, list(verdict.reasons)
-        except Exception as exc:  # noqa: BLE001 - recorded per case; the pipeline would fail closed
-            route, category, score, reasons = "crisis", None, 1.0, []
-            error = f"{type(exc).__name__}: {exc}"
-        ms = (time.perf_counter() - t0) * 1000
-        results.append(SafetyCaseResult(
-            id=case.id, text=case.text, history=list(case.history), category=case.category,
-            kind=case.kind, tags=sorted(case.tags), expected_route=case.expected_route, route=route,
-            predicted_category=category, score=float(score), reasons=reasons,
-            outcome=safety_outcome(case.expected_route, route), passed=route == case.expected_route and error is None,
-            error=error, latency_ms=round(ms, 3),
-        ))
-        if on_case:
-            on_case()
-    return safety_report(results)
-
-
-def safety_outcome(expected: str, got: str) -> str:
-    if expected == "crisis" and got != "crisis":
-        return "miss"
-    if expected != "crisis" and got == "crisis":
-        return "false_alarm"
-    return "correct" if expected == got else "route_mismatch"
-
-
-def safety_report(results: Sequence[SafetyCaseResult]) -> SafetyReport:
-    """Crisis detection metrics overall and per category slice (see safety_slice), plus confusions."""
-    from guide.evals.metrics import accuracy, confusion
-
-    present = {r.category for r in results}
-    categories = [c for c in SAFETY_CATEGORIES if c in present] + sorted(c for c in present if c and c not in SAFETY_CATEGORIES)
-    if None in present:
-        categories.append(NO_CATEGORY)
-    crisis = [r for r in results if r.expected_route == "crisis"]
-    return SafetyReport(
-        n=len(results),
-        overall=safety_slice("all", results),
-        per_category=[safety_slice(c, [r for r in results if (r.category or NO_CATEGORY) == c]) for c in categories],
-        route_accuracy=accuracy([(r.expected_route, r.route) for r in results]),
-        route_confusion=confusion([(r.expected_route, r.route) for r in results], SAFETY_ROUTES),
-        category_confusion=confusion(
-            [(r.category or NO_CATEGORY, (r.predicted_category or NO_CATEGORY) if r.route == "crisis" else "not crisis")
-             for r in crisis], [c for c in categories if c != NO_CATEGORY]),
-        misses=[r.id for r in results if r.outcome == "miss"],
-        false_alarms=[r.id for r in results if r.outcome == "false_alarm"],
-        route_mismatches=[r.id for r in results if r.outcome == "route_mismatch"],
-        errors=[r.id for r in results if r.error],
-        latency=LatencyStats.of(r.latency_ms for r in results),
-        cases=list(results),
-    )
-
-
-def safety_slice(name: str, results: Sequence[SafetyCaseResult]) -> "SafetyCategoryMetrics":
-    """Crisis-vs-not metrics over one slice of messages (guide.safety.metrics.binary):
-    recall = crisis messages routed to crisis; precision = crisis routes that were crisis messages;
-    false alarm = non-crisis messages (ok or caution) routed to crisis. A slice is the messages whose
-    expected category is `name` ("all" for every message, "none" for messages without a category)."""
-    from guide.evals.metrics import rate
-    from guide.safety.metrics import binary
-
-    m = binary([r.expected_route == "crisis" for r in results], [r.route == "crisis" for r in results])
-    return SafetyCategoryMetrics(
-        category=name, positives=m.tp + m.fn, negatives=m.fp + m.tn,
-        recall=rate(m.tp, m.tp + m.fn), precision=rate(m.tp, m.tp + m.fp), false_alarm=rate(m.fp, m.fp + m.tn),
-    )
 
 
 # ---------------------------------------------------------------- retrieval

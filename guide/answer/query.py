@@ -1,13 +1,18 @@
-"""History-aware queries without an LLM: decide whether a turn is a follow-up and, if so, carry the
-conversation's subject into the retrieval query ("Is it religious?" after "What is SMART Recovery?")."""
+"""The retrieval query for a turn, behind one QueryRewriter protocol: deterministically, decide whether a turn is a
+follow-up and, if so, carry the conversation's subject into the query ("Is it religious?" after "What is SMART
+Recovery?"); with an LLM configured, the model rewrites those follow-ups as standalone questions."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Protocol
 
 from guide.types import Turn
+
+if TYPE_CHECKING:
+    from guide.answer.llm import LLMComposer
 
 _WORD = re.compile(r"[a-z0-9'’-]+")
 ANAPHORS = frozenset(
@@ -93,3 +98,35 @@ def resolve_query(message: str, history: Sequence[Turn], known_subjects: Sequenc
     subject = _last_cited_title(history) or (context[0] if context else None)
     return ResolvedQuery(text=" ".join([message, *context]), followup=True, subject=subject,
                          reason=f"{reason}; earlier turns carried")
+
+
+class QueryRewriter(Protocol):
+    """The retrieval query for a message and the conversation before it."""
+
+    def rewrite(self, message: str, history: Sequence[Turn]) -> ResolvedQuery: ...
+
+
+@dataclass(frozen=True)
+class FollowupResolver:
+    """The deterministic QueryRewriter: `resolve_query` with the subjects the corpus names."""
+
+    known_subjects: tuple[str, ...] = ()
+
+    def rewrite(self, message: str, history: Sequence[Turn]) -> ResolvedQuery:
+        return resolve_query(message, history, self.known_subjects)
+
+
+@dataclass(frozen=True)
+class LLMRewriter:
+    """The resolver decides what is a follow-up; the LLM rewrites those as standalone questions (the resolver's
+    text on any trouble)."""
+
+    llm: "LLMComposer"
+    resolver: FollowupResolver
+
+    def rewrite(self, message: str, history: Sequence[Turn]) -> ResolvedQuery:
+        resolved = self.resolver.rewrite(message, history)
+        if not resolved.followup:
+            return resolved
+        return replace(resolved, text=self.llm.rewrite_query(history, message, resolved.text),
+                       reason=f"{resolved.reason} (LLM rewrite)")

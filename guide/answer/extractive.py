@@ -9,12 +9,12 @@ to a yes/no question).
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
+from guide.answer.composer import Composition
 from guide.retrieval.keyword import tokenize
 from guide.retrieval.sentences import split_sentences
 from guide.types import Chunk, Citation, Hit, Turn
@@ -115,34 +115,6 @@ def crosslingual_setup(settings: "Settings", retriever: "Retriever") -> "tuple[P
 
 
 @dataclass(frozen=True)
-class Composition:
-    text: str
-    body: str
-    citations: tuple[Citation, ...]
-    confidence: float
-    covered: bool
-    sentences: tuple[tuple[str, int], ...] = ()
-    composer: str = "extractive"  # who wrote it ("extractive", "llm:…", "extractive-fallback")
-
-    @staticmethod
-    def uncovered(confidence: float, composer: str = "extractive") -> "Composition":
-        """Nothing the vetted passages can answer (the pipeline replies with the not-covered text)."""
-        return Composition(text="", body="", citations=(), confidence=confidence, covered=False, composer=composer)
-
-
-class Composer(Protocol):
-    """Writes an answer from retrieved hits; the extractive composer is the default, an LLM is optional. May raise
-    (a FallbackComposer then uses its fallback)."""
-
-    name: str
-
-    def compose(self, query: str, hits: Sequence[Hit], *, audience: str, history: Sequence[Turn]) -> Composition: ...
-
-
-log = logging.getLogger("guide.compose")
-
-
-@dataclass(frozen=True)
 class ExtractiveComposer:
     """The default Composer: verbatim sentences from the passages (compose_extractive), scored with one setup."""
 
@@ -173,53 +145,6 @@ class ExtractiveComposers:
 
     def for_language(self, language: str) -> ExtractiveComposer:
         return self.english if language == "en" else self.other
-
-
-class RejectedAnswer(Exception):
-    """The output or citation check rejected a composed answer."""
-
-
-#: A composition that passed the output and citation checks, or None when they rejected it.
-Check = Callable[[Composition], "Composition | None"]
-
-
-@dataclass(frozen=True)
-class FallbackComposer:
-    """The primary composer, then the fallback when the primary raises or its answer fails `check` (the output
-    and citation checks, run once on every composition made). Without a fallback, a rejected answer becomes
-    "not covered" and the primary's exceptions reach the caller (the pipeline's error and self-healing paths)."""
-
-    primary: Composer
-    fallback: Composer | None
-    check: Check
-
-    @property
-    def name(self) -> str:
-        return self.primary.name
-
-    def compose(self, query: str, hits: Sequence[Hit], *, audience: str = "newcomer",
-                history: Sequence[Turn] = ()) -> Composition:
-        if self.fallback is None:
-            return self._checked(self.primary, query, hits, audience, history)
-        try:
-            return self._checked(self.primary, query, hits, audience, history, fallback_next=True)
-        except Exception as exc:  # noqa: BLE001 - any trouble in the primary: the fallback answers
-            log.warning("The %s composer failed (%s); using the %s composer.", self.primary.name,
-                        type(exc).__name__, self.fallback.name)
-        made = self._checked(self.fallback, query, hits, audience, history)
-        return replace(made, composer=f"{self.fallback.name}-fallback")
-
-    def _checked(self, composer: Composer, query: str, hits: Sequence[Hit], audience: str, history: Sequence[Turn],
-                 *, fallback_next: bool = False) -> Composition:
-        made = replace(composer.compose(query, hits, audience=audience, history=history), composer=composer.name)
-        if not made.covered:
-            return made
-        accepted = self.check(made)
-        if accepted is None:
-            if fallback_next:
-                raise RejectedAnswer(composer.name)
-            return Composition.uncovered(made.confidence, composer.name)
-        return accepted
 
 
 @dataclass(frozen=True)
@@ -264,9 +189,9 @@ def read_passages(hits: Sequence[Hit], policy: AnswerPolicy, max_chunks: int) ->
     return [(rank, h) for _, rank, h in kept[: policy.max_passages]]
 
 
-def candidates(read: Sequence[tuple[int, Hit]], retriever: "Retriever | None", limit: int) -> list[_Candidate]:
+def candidates(read: Sequence[tuple[int, Hit]], retriever: "Retriever", limit: int) -> list[_Candidate]:
     """The sentences of the passages read, best passage first, at most `limit` of them."""
-    sidx = retriever.sentences if retriever is not None else None
+    sidx = retriever.sentences
     out: list[_Candidate] = []
     for rank, hit in read:
         chunk = hit.chunk
@@ -373,11 +298,9 @@ def yes_no_lead(question: str, sentence: str) -> str | None:
     return "No, " if shared and _NEGATION.search(clause) else None
 
 
-def _next_step(cited_chunks: Sequence[Chunk], retriever: "Retriever | None") -> tuple[str, Chunk] | None:
+def _next_step(cited_chunks: Sequence[Chunk], retriever: "Retriever") -> tuple[str, Chunk] | None:
     """The pointer sentence for the first cited passage whose topics call for one (not when that document
     is already cited)."""
-    if retriever is None:
-        return None
     for chunk in cited_chunks:
         for topic in chunk.topics:
             key = _TOPIC_TO_STEP.get(topic)
@@ -395,8 +318,8 @@ def _next_step(cited_chunks: Sequence[Chunk], retriever: "Retriever | None") -> 
 
 
 def compose_extractive(
-    query: str, hits: Sequence[Hit], *, scorer: "PairScorer", policy: AnswerPolicy, audience: str = "newcomer",
-    retriever: "Retriever | None" = None, max_chunks: int = 6,
+    query: str, hits: Sequence[Hit], *, scorer: "PairScorer", policy: AnswerPolicy, retriever: "Retriever",
+    audience: str = "newcomer", max_chunks: int = 6,
 ) -> Composition:
     """A short grounded answer with [n] citations, or covered=False when the best passage scores below the
     policy's answerability threshold. Sentences are chosen by the pair scorer's relevance to the question."""
@@ -441,23 +364,3 @@ def _lower_ok(sentence: str) -> bool:
     first = sentence.split(" ", 1)[0]
     return first in {"It", "You", "There", "They", "This", "That", "Most", "Many", "People", "Nobody", "No", "Not",
                      "Using", "Going", "Taking", "Being", "Having", "Meetings", "Members", "The", "A", "An"}
-
-
-def not_covered_text(nearest_titles: Sequence[str]) -> str:
-    """The honest reply when the vetted materials don't cover a question: nearest topics + helpline."""
-    near = ", ".join(dict.fromkeys(nearest_titles))
-    lines = ["I couldn't find this in the vetted materials I draw from, so I won't guess."]
-    if near:
-        lines.append(f"The closest topics I can help with are: {near}.")
-    lines.append(
-        "For help finding services near you, call the SAMHSA National Helpline at 1-800-662-4357 "
-        "(free, confidential, 24/7) or search FindTreatment.gov."
-    )
-    return " ".join(lines)
-
-
-_CITE = re.compile(r"\[(\d+)\]")
-
-
-def cited_numbers(text: str) -> set[int]:
-    return {int(n) for n in _CITE.findall(text)}
