@@ -102,13 +102,18 @@ def suite_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("*") if p.suffix in {".jsonl", ".yaml", ".yml"})
 
 
-def load_cases(directory: Path, model: type[Case], tags: Sequence[str] = ()) -> list[Any]:
-    """Load and validate every case in a suite directory (ids unique), keeping those with all given tags."""
-    if not directory.is_dir():
-        raise InputError(f"Suite directory {directory} does not exist.")
+def load_cases(location: Path, model: type[Case], tags: Sequence[str] = ()) -> list[Any]:
+    """Load and validate every case in a suite directory, or in one suite file (ids unique), keeping those with
+    all given tags; errors name the file and case."""
+    if location.is_file():
+        files = [location]
+    elif location.is_dir():
+        files = suite_files(location)
+    else:
+        raise InputError(f"Suite {location} does not exist.")
     cases: list[Any] = []
     seen: dict[str, Path] = {}
-    for path in suite_files(directory):
+    for path in files:
         for n, record in enumerate(read_records(path), 1):
             try:
                 case = model.model_validate(record)
@@ -119,6 +124,8 @@ def load_cases(directory: Path, model: type[Case], tags: Sequence[str] = ()) -> 
                 raise InputError(f"{path}: case id {case.id!r} also appears in {seen[case.id]}.")
             seen[case.id] = path
             cases.append(case)
+    if location.is_file() and not cases:
+        raise InputError(f"No cases in {location}.")
     return filter_cases(cases, tags)
 
 

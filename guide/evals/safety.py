@@ -12,8 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from guide.errors import InputError
-from guide.evals.cases import SafetyCase, filter_cases, load_cases, read_records
+from guide.evals.cases import SafetyCase, load_cases
 from guide.evals.metrics import accuracy, confusion, rate
 from guide.evals.report import SafetyCaseResult, SafetyCategoryMetrics, SafetyReport
 from guide.evals.stats import LatencyStats
@@ -29,28 +28,7 @@ NO_CATEGORY = "none"
 
 def load_safety_cases(path: Path, tags: Sequence[str] = ()) -> list[SafetyCase]:
     """A suite directory (evals/safety/) or one .jsonl/.yaml file of it; errors name the file and line."""
-    if path.is_dir():
-        cases = load_cases(path, SafetyCase, tags)
-    elif path.is_file():
-        from pydantic import ValidationError
-
-        cases, seen = [], set()
-        for n, record in enumerate(read_records(path), 1):
-            try:
-                case = SafetyCase.model_validate(record)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                raise InputError(f"{path} case {n}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-            if case.id in seen:
-                raise InputError(f"{path} case {n}: duplicate id {case.id!r}; ids are unique in a suite.")
-            seen.add(case.id)
-            cases.append(case)
-        if not cases:
-            raise InputError(f"No safety cases in {path}: each line needs id, text and expected_route.")
-        cases = filter_cases(cases, tags)
-    else:
-        raise InputError(f"{path} does not exist. Point it at evals/safety/ or one of its .jsonl files.")
-    return cases
+    return load_cases(path, SafetyCase, tags)
 
 
 def default_safety_checker(settings: "Settings", lexicon_path: Path | None = None) -> "SafetyChecker":
