@@ -55,7 +55,3 @@ class Conversation:
         for i, (q, a) in enumerate(zip(self.questions, self.answers, strict=True)):
             yield i, q, a
 
-
-def history_after(history: list[Turn], message: str, answer: Answer) -> list[Turn]:
-    """The conversation with this exchange appended (for callers that keep only the history)."""
-    return [*history, Turn(role="user", text=message), answer.as_turn()]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from guide.conversation import history_after
+from guide.conversation import Conversation
 from guide.pipeline import Pipeline
 from guide.safety import SafetyChecker, checkin_reply
 from guide.safety.classifier import FakeRiskModel
@@ -52,17 +52,18 @@ def test_a_distressed_question_gets_the_checkin_line_first_then_the_answer(pipel
 
 @pytest.mark.parametrize("reply", ["yes", "kind of", "I have the pills right here"])
 def test_the_reply_to_a_checkin_is_read_in_its_light(pipeline: Pipeline, reply: str) -> None:
-    first = pipeline.answer([], HOPELESS)
-    history = history_after([], HOPELESS, first)
-    assert history[-1].checkin
-    second = pipeline.answer(history, reply)
+    conversation = Conversation()
+    conversation.ask(pipeline, HOPELESS)
+    assert conversation.history[-1].checkin
+    second = conversation.ask(pipeline, reply)
     assert second.route == "crisis" and second.citations == ()
     assert "988" in second.text
 
 
 def test_no_after_a_checkin_goes_back_to_answering(pipeline: Pipeline) -> None:
-    first = pipeline.answer([], HOPELESS)
-    second = pipeline.answer(history_after([], HOPELESS, first), "no, I'm safe. What is Al-Anon?")
+    conversation = Conversation()
+    conversation.ask(pipeline, HOPELESS)
+    second = conversation.ask(pipeline, "no, I'm safe. What is Al-Anon?")
     assert second.route == "answer" and second.citations
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from guide.evals.stats import LatencyStats as Latency
-from guide.conversation import history_after
+from guide.conversation import Conversation
 from guide.pipeline import Pipeline, build_pipeline
 from guide.types import Answer
 
@@ -45,13 +45,12 @@ def _fingerprint(answer: Answer) -> tuple[Any, ...]:
 
 
 def _converse(pipeline: Pipeline, script: list[str]) -> tuple[list[tuple[Any, ...]], list[float]]:
-    history: list[Any] = []
+    conversation = Conversation()
     prints, times = [], []
     for message in script:
         t0 = time.perf_counter()
-        answer = pipeline.answer(history, message)
+        answer = conversation.ask(pipeline, message)
         times.append((time.perf_counter() - t0) * 1000)
-        history = history_after(history, message, answer)
         prints.append(_fingerprint(answer))
     return prints, times
 

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from guide.answer.query import ResolvedQuery
-from guide.conversation import history_after
+from guide.conversation import Conversation
 from guide.errors import CorpusError, IndexNotBuiltError, StoreUnavailableError
 from guide.pipeline import Pipeline
 from guide.types import Answer
@@ -19,13 +19,11 @@ def pipeline(fake_settings, fake_retriever) -> Pipeline:
 
 
 def _play(pipeline: Pipeline, turns: list[str], audience: str = "newcomer") -> tuple[Answer, list]:
-    history: list = []
-    answer = None
+    conversation = Conversation(audience=audience)
     for t in turns:
-        answer = pipeline.answer(history, t, audience)
-        history = history_after(history, t, answer)
-    assert answer is not None
-    return answer, history
+        conversation.ask(pipeline, t)
+    assert conversation.last is not None
+    return conversation.last, conversation.history
 
 
 def test_ordinary_question_is_answered_with_citations(pipeline: Pipeline) -> None:

@@ -23,15 +23,12 @@ def _messages() -> list[str]:
 
 
 def _talk(pipeline: Pipeline) -> list[Answer]:
-    history: list = []
-    answers = []
-    from guide.conversation import history_after
+    from guide.conversation import Conversation
 
+    conversation = Conversation()
     for message in _messages():
-        answer = pipeline.answer(history, message)
-        history = history_after(history, message, answer)
-        answers.append(answer)
-    return answers
+        conversation.ask(pipeline, message)
+    return conversation.answers
 
 
 def test_ordinary_and_crisis_turns_log_no_message_text(fake_settings, caplog) -> None:

@@ -178,16 +178,15 @@ class _TurnTimes:
 
 def play_conversations(pipeline: "Pipeline", cases: Sequence["ConversationCase"]) -> _TurnTimes:
     """Every turn of every case through the pipeline, wall-clock timed, with the pipeline's stage timings."""
-    from guide.conversation import history_after
+    from guide.conversation import Conversation
 
     times = _TurnTimes()
     for case in cases:
-        history: list[Any] = []
+        conversation = Conversation(audience=case.audience or "newcomer")
         for message in case.turns:
             t0, c0 = time.perf_counter(), time.thread_time()
-            answer = pipeline.answer(history, message, case.audience or "newcomer")
+            answer = conversation.ask(pipeline, message)
             ms, cpu_ms = _ms_since(t0), (time.thread_time() - c0) * 1000
-            history = history_after(history, message, answer)
             times.all_turns.append(ms)
             if answer.route == "answer":
                 times.answered.append(ms)

@@ -10,7 +10,6 @@ Groundedness = share of an answer's [n]-tagged sentences that are supported by s
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -87,16 +86,11 @@ class ConversationResult:
 
 
 def run_case(pipeline: "Pipeline", case: ConversationCase, known_docs: set[str]) -> ConversationResult:
-    from guide.conversation import history_after
+    from guide.conversation import Conversation
 
-    history: list = []
-    answer = None
-    t0 = time.perf_counter()
+    conversation = Conversation(audience=case.audience or "newcomer")
     for turn in case.turns:
-        answer = pipeline.answer(history, turn, case.audience or "newcomer")
-        history = history_after(history, turn, answer)
-    assert answer is not None
-    _ = time.perf_counter() - t0
+        answer = conversation.ask(pipeline, turn)
     exp = case.expect
     failures = []
     if answer.route != exp.route:
