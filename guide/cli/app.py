@@ -1,8 +1,9 @@
-"""`guide app`: prepare the search index in the terminal, then start the Streamlit app on a local address.
+"""`guide app`: prepare the pipeline in the terminal, then serve the Streamlit app from this same process.
 
 The index (and every cache the app builds on first use: keyword index, answer sentences, cross-lingual vectors)
-is checked, and built if missing or stale, before Streamlit starts, so no visitor waits for it; the Streamlit
-process then only loads what is already in the data dir.
+is checked, and built if missing or stale, and the models are loaded, before the server accepts anyone. The
+pipeline built here is the one the app's first visitor uses (guide.ui.session.pipeline_slot), so the first
+question answers as fast as the second.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from guide.config import REPO_ROOT
+
+if TYPE_CHECKING:
+    from guide.config import Settings
+    from guide.pipeline import Pipeline
 
 APP_PATH = REPO_ROOT / "app.py"
 
@@ -29,11 +34,17 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                         "it, with progress on the page)")
 
 
-def streamlit_command(app: Path, host: str, port: int) -> list[str]:
-    """The exact command `guide app` runs (tests and the README use it too)."""
-    return [sys.executable, "-m", "streamlit", "run", str(app),
-            "--server.address", host, "--server.port", str(port),
+def streamlit_args(app: Path, host: str, port: int) -> list[str]:
+    """The `streamlit` arguments `guide app` serves with (in this process; tests and the README use them too)."""
+    return ["run", str(app), "--server.address", host, "--server.port", str(port),
             "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+
+
+def start_streamlit(args: list[str]) -> None:
+    """Run the Streamlit server in this process until it stops (Ctrl+C)."""
+    from streamlit.web.cli import main as streamlit_main
+
+    streamlit_main(args, prog_name="streamlit", standalone_mode=False)
 
 
 def local_url(host: str, port: int) -> str:
@@ -41,7 +52,7 @@ def local_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def settings_env(settings: Any) -> dict[str, str]:
+def settings_env(settings: "Settings") -> dict[str, str]:
     """GUIDE_* variables carrying the CLI flags into the Streamlit process (it reads the environment). Paths are
     absolute: the Streamlit process runs in the repository, so a relative --data-dir would point elsewhere."""
     return {
@@ -69,25 +80,30 @@ def stage_bars() -> Any:
     return progress
 
 
-def prepare(settings: Any) -> float:
-    """Open the pipeline once, as the app's first visit would, building whatever is missing in the data dir;
-    returns the seconds it took. GuideErrors (unvetted corpus, Chroma server down…) propagate to the CLI."""
+def prepare(settings: "Settings") -> "tuple[Pipeline, float]":
+    """Build the pipeline once, as the app's first visit would, building whatever is missing in the data dir;
+    returns it and the seconds it took. GuideErrors (unvetted corpus, Chroma server down…) reach the CLI."""
     from guide.pipeline import build_pipeline
 
     started = time.monotonic()
-    build_pipeline(settings, progress=stage_bars())
-    return time.monotonic() - started
+    pipeline = build_pipeline(settings, progress=stage_bars())
+    return pipeline, time.monotonic() - started
 
 
-def run(args: argparse.Namespace, settings: Any) -> int:
+def run(args: argparse.Namespace, settings: "Settings") -> int:
+    from guide.config import load_settings
     from guide.errors import ConfigError, GuideError
+    from guide.ui.session import pipeline_slot
 
     if not APP_PATH.is_file():
         raise ConfigError(f"{APP_PATH} is missing; run `guide app` from a full clone of the repository.")
     if not 1 <= args.port <= 65535:
         raise ConfigError(f"--port must be between 1 and 65535, not {args.port}.")
-    command = streamlit_command(APP_PATH, args.host, args.port)
-    env = {**os.environ, **settings_env(settings)}
+    # the app reads its settings from the environment, in the repository (Streamlit reads .streamlit/ there):
+    # set both first, so the settings prepared here are exactly the ones the app's pages load
+    os.environ.update(settings_env(settings))
+    os.chdir(REPO_ROOT)
+    settings = load_settings()
     if args.no_prepare:
         print("Skipping the index check (--no-prepare): the first visit builds the search index if it is "
               "missing, with progress on the page.", flush=True)
@@ -95,12 +111,12 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         where = settings.chroma_url or Path(settings.data_dir).resolve()
         print(f"Checking the search index in {where} (a first run builds it, about a minute)…", flush=True)
         try:
-            seconds = prepare(settings)
+            pipeline, seconds = prepare(settings)
         except GuideError:
             print("Recovery Guide did not start: the search index could not be prepared.", file=sys.stderr, flush=True)
             raise
+        pipeline_slot(settings.model_dump_json()).put(pipeline)
         print(f"Search index ready ({seconds:.0f} s).", flush=True)
     print(f"Recovery Guide is starting at {local_url(args.host, args.port)}  (Ctrl+C to stop)", flush=True)
-    os.chdir(REPO_ROOT)  # Streamlit reads .streamlit/config.toml from the working directory
-    os.execve(sys.executable, command, env)
-    return 0  # pragma: no cover - execve does not return
+    start_streamlit(streamlit_args(APP_PATH, args.host, args.port))
+    return 0

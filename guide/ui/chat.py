@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from guide.ui import render
-from guide.ui.session import ChatConversation, PipelineSlot, ask
+from guide.ui.session import ChatConversation, ask, pipeline_slot
 
 if TYPE_CHECKING:
     from guide.config import Settings
@@ -26,12 +26,6 @@ STREAM_DELAY_S = 0.012
 
 
 # ------------------------------------------------------------------------------------------ resources
-@st.cache_resource(show_spinner=False)
-def _pipeline_slot(settings_key: str) -> PipelineSlot:
-    """One slot per configuration and process; the build runs in its own thread (see PipelineSlot)."""
-    return PipelineSlot()
-
-
 @st.cache_resource(show_spinner=False)
 def _feedback_store(path: str) -> "SQLiteFeedbackStore":
     from guide.feedback import open_feedback_store
@@ -51,7 +45,7 @@ def load_pipeline(settings: "Settings", help_lines: Sequence["Resource"]) -> "Pi
     from guide.errors import GuideError
     from guide.pipeline import build_pipeline
 
-    slot = _pipeline_slot(settings.model_dump_json())
+    slot = pipeline_slot(settings.model_dump_json())  # filled by `guide app` before the server started
     if slot.ready:
         return slot.pipeline
     slot.start(lambda progress: build_pipeline(settings, progress=progress))

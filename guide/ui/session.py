@@ -61,6 +61,17 @@ def ask(pipeline: "Pipeline", conversation: Conversation, message: str, audience
         return answer
 
 
+_SLOTS: dict[str, "PipelineSlot"] = {}
+_SLOTS_LOCK = threading.Lock()
+
+
+def pipeline_slot(settings_key: str) -> "PipelineSlot":
+    """The process's slot for one configuration (its settings as JSON). `guide app` fills it before the server
+    starts; the pages of every session read it, so the pipeline is built once per process."""
+    with _SLOTS_LOCK:
+        return _SLOTS.setdefault(settings_key, PipelineSlot())
+
+
 class PipelineSlot:
     """The process's one pipeline, built in a background thread.
 
@@ -80,6 +91,13 @@ class PipelineSlot:
     @property
     def ready(self) -> bool:
         return self.pipeline is not None
+
+    def put(self, pipeline: "Pipeline") -> None:
+        """A pipeline built elsewhere (by `guide app`, before the server started)."""
+        with self._lock:
+            self.pipeline, self.error = pipeline, None
+            self.state = ("ready", 1, 1)
+            self._done.set()
 
     def start(self, build: Callable[[Callable[[str, int, int], None]], Any]) -> None:
         """Start building unless a build is running or done; a failed build is retried."""
