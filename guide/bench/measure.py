@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from guide.evals.cases import ConversationCase, RetrievalCase, SafetyCase
     from guide.pipeline import Pipeline
     from guide.retrieval.index import Retriever
+    from guide.types import Mode
 
 #: say(message): where progress lines go (stderr in the CLI, nowhere in tests).
 Say = Callable[[str], None]
@@ -129,14 +130,15 @@ def bench_retrieval(retriever: "Retriever", cases: Sequence["RetrievalCase"], sa
     reranker = retriever.reranker
     rows = []
     # the three modes in fused order, then hybrid with the configured reranker: "with and without" in one run
-    plan = [("keyword", "keyword", False), ("dense", "dense", False), ("hybrid", "hybrid", False)]
+    plan: list[tuple[Mode, str, bool]] = [("keyword", "keyword", False), ("dense", "dense", False),
+                                          ("hybrid", "hybrid", False)]
     if not isinstance(reranker, IdentityReranker):
         plan.append(("hybrid", f"hybrid + {reranker.name}", True))
     try:
         for mode, label, reranked in plan:
             retriever.reranker = reranker if reranked else IdentityReranker()
             forget_query_cache(retriever.embedder)
-            retriever.search(WARM_UP, k=k, mode=mode)  # type: ignore[arg-type]
+            retriever.search(WARM_UP, k=k, mode=mode)
             report = evaluate_retrieval(retriever, cases, mode=mode, k=k, depth=10)
             m = report.metrics["all"]
             rows.append(RetrievalRow(mode=label, recall_at_5=round(m["recall_at_k"], 4),

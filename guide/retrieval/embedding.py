@@ -124,9 +124,9 @@ class SentenceTransformerEmbedder:
         texts = list(texts)
         if len(texts) <= 4:
             with self._lock:
-                cached = [self._cache.get(t) for t in texts]
-            if all(c is not None for c in cached):
-                return np.stack(cached)  # type: ignore[arg-type]
+                cached = [v for v in (self._cache.get(t) for t in texts) if v is not None]
+            if len(cached) == len(texts):
+                return np.stack(cached)
         with self._lock:  # torch inference is not re-entrant-safe across threads on all builds
             import torch
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Literal
-
-Language = Literal["en", "es", "fr"]
+from guide.types import Language
 
 _WORD = re.compile(r"[a-zñ']+")
 
@@ -48,7 +46,8 @@ def detect_language(text: str) -> Language:
         scores[lang] = float(sum(1 for w in words if w in stop or (w.endswith("'") and w in stop)))
     for lang, marker in _MARKERS.items():
         scores[lang] += 1.5 * len(marker.findall(lowered))
-    best = max(("es", "fr"), key=lambda lang: scores[lang])
+    others: tuple[Language, ...] = ("es", "fr")
+    best = max(others, key=lambda lang: scores[lang])
     if scores[best] > scores["en"] and scores[best] >= 1.5:
-        return best  # type: ignore[return-value]
+        return best
     return "en"

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from guide.errors import ConfigError
 from guide.safety.normalize import Normalizer
@@ -135,12 +135,10 @@ class Lexicon:
         for category, levels in (data.get("categories") or {}).items():
             if category not in CATEGORIES:
                 raise ConfigError(f"Unknown category {category!r} in the crisis lexicon; use one of {CATEGORIES}.")
-            for level in ("crisis", "caution", "ambiguous"):
+            for level in get_args(Level):
                 for i, raw in enumerate(levels.get(level) or ()):
                     p, w, negatable = _entry(raw)
-                    self.patterns.append(
-                        Pattern(category, level, c(p, f"{category}.{level}[{i}]"), w, negatable)  # type: ignore[arg-type]
-                    )
+                    self.patterns.append(Pattern(category, level, c(p, f"{category}.{level}[{i}]"), w, negatable))
         self.combos: list[tuple[str, float, tuple[re.Pattern[str], ...]]] = []
         for i, combo in enumerate(data.get("combos") or ()):
             regs = tuple(c(p, f"combos[{i}]") for p in combo["all"])

@@ -189,9 +189,9 @@ def _feedback(settings: "Settings", conv: ChatConversation, i: int) -> None:
 def _assistant(settings: "Settings", conv: ChatConversation, i: int, answer: "Answer", fresh: bool) -> None:
     """One assistant message, top to bottom as render.reply_parts says; a fresh answer is shown word by word."""
     parts = render.reply_parts(answer, conv.pinned)
-    if parts["pinned"]:
-        st.html(render.pinned_line_html(parts["pinned"]))  # type: ignore[arg-type]
-    if parts["card"]:
+    if parts.pinned:
+        st.html(render.pinned_line_html(parts.pinned))
+    if parts.card:
         st.html(render.crisis_card_html(answer.text, answer.resources))
     elif fresh:
         st.write_stream(_drip(answer.text))
@@ -199,9 +199,9 @@ def _assistant(settings: "Settings", conv: ChatConversation, i: int, answer: "An
         st.markdown(render.answer_markdown(answer.text))
     if answer.notice:
         st.info(answer.notice)
-    if parts["side"]:
+    if parts.side:
         heading = "Help lines — free, confidential, 24/7" if answer.decline_kind == "error" else "Help lines"
-        st.html(render.resources_html(parts["side"], heading))  # type: ignore[arg-type]
+        st.html(render.resources_html(parts.side, heading))
     _citations(answer)
     _feedback(settings, conv, i)
 

@@ -250,19 +250,24 @@ def resources_html(resources: Sequence[Resource], heading: str = "Help lines") -
             f'<p class="rg-side-title"><strong>{html.escape(heading)}</strong></p>{_resource_rows(resources)}</section>')
 
 
-def reply_parts(answer: Answer, pinned: Sequence[Resource]) -> dict[str, object]:
-    """What an assistant message shows, top to bottom (so the page and the tests agree on it)."""
+@dataclass(frozen=True)
+class ReplyParts:
+    """What an assistant message shows besides its text: the pinned help line, the crisis card, the side help."""
+
+    pinned: tuple[Resource, ...]  # the help lines a crisis turn pinned, repeated under a later answer
+    card: bool  # the reply is the fixed crisis reply, shown as a card with tap-to-call buttons
+    side: tuple[Resource, ...]  # help lines that came with this answer and are not pinned already
+
+
+def reply_parts(answer: Answer, pinned: Sequence[Resource]) -> ReplyParts:
+    """What an assistant message shows, top to bottom (the page draws exactly this)."""
     crisis = answer.route == "crisis"
     pinned_ids = {r.id for r in pinned}
-    side = tuple(r for r in answer.resources if r.id not in pinned_ids) if not crisis else ()
-    return {
-        "pinned": tuple(pinned) if (answer.pinned_crisis and not crisis and pinned) else (),
-        "card": crisis,
-        "text": None if crisis else answer.text,
-        "notice": answer.notice,
-        "side": side,
-        "citations": () if crisis else answer.citations,
-    }
+    return ReplyParts(
+        pinned=tuple(pinned) if (answer.pinned_crisis and not crisis and pinned) else (),
+        card=crisis,
+        side=tuple(r for r in answer.resources if r.id not in pinned_ids) if not crisis else (),
+    )
 
 
 CSS = """

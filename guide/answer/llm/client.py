@@ -68,6 +68,7 @@ def make_chat_model(spec: LLMSpec, timeout_s: float) -> "BaseChatModel":
     except ImportError:  # pragma: no cover - install problem
         raise ConfigError("GUIDE_LLM needs langchain-openai: run `.venv/bin/pip install -e .`.") from None
     return ChatOpenAI(
+        # langchain-openai's ChatOpenAI declares these through pydantic aliases its stubs do not show
         model=spec.model, base_url=spec.base_url, api_key=spec.api_key,  # type: ignore[arg-type]
         timeout=timeout_s, max_retries=0, temperature=0, max_tokens=600,  # type: ignore[call-arg]
     )
