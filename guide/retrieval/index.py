@@ -200,10 +200,6 @@ class Retriever:
         """The text both search sides see: cleaned, bounded and expanded with the reviewed synonyms."""
         return expand_query(clean_query(query, self.max_query_chars))
 
-    def query_vector(self, query: str) -> "np.ndarray":
-        """The question's vector as `search` embeds it (the embedder's cache answers the second call)."""
-        return self.embedder.embed([self.prepare(query)])[0]
-
     def dense(self, query: str, k: int) -> list[tuple[Chunk, float]]:
         vector = self.embedder.embed([query])[0]
         return self.store.query(vector, k)

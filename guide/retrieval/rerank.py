@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from collections.abc import Sequence
@@ -175,10 +174,6 @@ def passage_text(hit: Hit) -> str:
     """What the scorer reads for a candidate: its heading path, then the passage."""
     section = hit.chunk.section or hit.chunk.title
     return f"{section}. {hit.chunk.text}"
-
-
-def sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(min(x, 40.0), -40.0)))
 
 
 class CrossEncoderReranker:

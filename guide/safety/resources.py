@@ -136,18 +136,6 @@ def pinned_resources(history: Sequence[Turn], region: str = "US") -> tuple[Resou
     return resources_for(region, categories[-1])
 
 
-def resource_line(resource_id: str, language: str = "en", region: str = "US") -> str:
-    """How a resource is written inside a template, in the template's language (falls back to English)."""
-    r = _region(region)
-    lines = r.lines[resource_id]
-    return lines.get(language) or lines["en"]
-
-
-def resource_source(resource_id: str, region: str = "US") -> str:
-    """The page that states this resource's number (every entry in resources.yaml cites one)."""
-    return _region(region).sources[resource_id]
-
-
 def _fill(template: str, r: _Region, ids: Sequence[str], language: str) -> str:
     bullet_lines = "\n".join(f"- {r.lines[i].get(language) or r.lines[i]['en']}" for i in ids)
     emergency = r.resources[r.emergency].phone or r.resources[r.emergency].name
