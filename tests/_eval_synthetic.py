@@ -12,6 +12,7 @@ from typing import Any
 
 from guide.config import Settings
 from guide.evals.runner import EvalOptions, run_eval
+from guide.safety.fakes import ScriptedChecker
 from guide.types import Answer, Citation, SafetyVerdict
 
 FIXTURE_CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
@@ -67,18 +68,6 @@ thresholds:
 """
 
 
-class ScriptedChecker:
-    name = "scripted"
-
-    def __init__(self, script: Mapping[str, tuple[str, str | None]]) -> None:
-        self.script = script
-
-    def check(self, text: str, history: Sequence[Any] = (), *, language: Any = None) -> SafetyVerdict:
-        route, category = self.script[text]
-        return SafetyVerdict(route=route, category=category, score=1.0 if route == "crisis" else 0.0,  # type: ignore[arg-type]
-                             reasons=(f"scripted {route}",))
-
-
 class ScriptedRetriever:
     def __init__(self, rankings: Mapping[str, list[str]]) -> None:
         self.rankings = rankings
@@ -129,7 +118,7 @@ def synthetic_run(tmp: Path, variant: str = "A", run_id: str | None = None, **op
     settings = settings_for(tmp)
     if not settings.evals_dir.exists():
         write_suites(settings.evals_dir)
-    checker = ScriptedChecker(SAFETY_A if variant == "A" else SAFETY_B)
+    checker = ScriptedChecker(SAFETY_A if variant == "A" else SAFETY_B)  # guide.safety.fakes
     retriever = ScriptedRetriever(RANKINGS_A if variant == "A" else RANKINGS_B)
     pipeline = ScriptedPipeline(retriever, checker, broken_followup=variant == "A")
     return run_eval(settings, EvalOptions(**options), pipeline=pipeline, retriever=retriever, checker=checker,  # type: ignore[arg-type]

@@ -311,6 +311,7 @@ def test_grounded_answer_that_states_a_dose_is_rejected_by_the_output_check(fake
     answer = "Each naloxone nasal spray device holds a 4 mg dose [1]."
     assert check_grounding(answer, [passage.text], fake_retriever.embedder).ok  # grounded, but still not shown
     from guide.answer import Composition, FallbackComposer
+    from guide.answer.fakes import ScriptedComposer
     from guide.safety import output_check
     from guide.types import Citation
 
@@ -322,19 +323,13 @@ def test_grounded_answer_that_states_a_dose_is_rejected_by_the_output_check(fake
                        covered=True, citations=(Citation(n=1, doc_id="spray", title="Naloxone", section="Devices",
                                                          url="https://example.org/", quote=passage.text),))
 
-    class Extractive:
-        name = "extractive"
-
-        def compose(self, query, hits, *, audience="newcomer", history=()):  # noqa: ANN001
-            return safe
-
     checked: list[str] = []
 
     def check(composition: Composition) -> Composition | None:
         checked.append(composition.text)
         return composition if output_check(composition.text).ok else None
 
-    shown = FallbackComposer(llm(), Extractive(), check).compose("naloxone", hits)
+    shown = FallbackComposer(llm(), ScriptedComposer(safe, name="extractive"), check).compose("naloxone", hits)
     assert shown.text == safe.text and shown.composer == "extractive-fallback"
     assert len(checked) == 2 and "4 mg" in checked[0] and checked[1] == safe.text  # each checked exactly once
     alone = FallbackComposer(llm(), None, check).compose("naloxone", hits)

@@ -75,11 +75,11 @@ def test_crisis_mid_conversation_and_resources_stay_pinned(pipeline: Pipeline) -
     assert {r.id for r in first.resources} <= {r.id for r in later.resources}
 
 
-def test_safety_error_fails_closed_without_logging_text(pipeline: Pipeline, caplog, monkeypatch) -> None:
-    def boom(*_a, **_k):
-        raise RuntimeError("detector exploded")
+def test_safety_error_fails_closed_without_logging_text(fake_settings, fake_retriever, caplog) -> None:
+    from guide.safety.fakes import ScriptedChecker
 
-    monkeypatch.setattr(pipeline.checker, "check", boom)
+    checker = ScriptedChecker(fail=lambda text: RuntimeError(f"detector exploded on {text!r}"))
+    pipeline = Pipeline(fake_settings, fake_retriever, checker=checker)
     secret = "a very private message about my sister"
     with caplog.at_level(logging.DEBUG):
         answer = pipeline.answer([], secret, "newcomer")

@@ -255,16 +255,11 @@ def test_llm_endpoint_failure_falls_back_to_extractive_in_bounded_time(embedded:
 
 
 # --------------------------------------------------------------------------------------------- safety layer
-class _BrokenChecker:
-    name = "broken"
-
-    def check(self, text: str, history: Any = (), *, language: Any = None) -> Any:
-        raise RuntimeError("lexicon exploded")
-
-
 @pytest.mark.parametrize("message", ["What is Al-Anon?", "", "I feel fine today"])
 def test_safety_layer_raising_fails_closed_with_crisis_resources(fake_settings, fake_retriever, message: str) -> None:
-    pipeline = Pipeline(fake_settings, fake_retriever, checker=_BrokenChecker())
+    from guide.safety.fakes import ScriptedChecker
+
+    pipeline = Pipeline(fake_settings, fake_retriever, checker=ScriptedChecker(fail=lambda _: RuntimeError("lexicon exploded")))
     answer = pipeline.answer([], message)
     assert answer.route == "crisis" and answer.safety.failed_closed
     assert has_help_lines(answer) and answer.text

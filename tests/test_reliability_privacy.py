@@ -40,13 +40,12 @@ def test_ordinary_and_crisis_turns_log_no_message_text(fake_settings, caplog) ->
 def test_failure_paths_log_the_kind_of_failure_not_the_message(fake_settings, fake_retriever, caplog, monkeypatch) -> None:
     caplog.set_level(DEFAULT_LEVEL)
 
-    class Leaky:
-        """A checker whose exception quotes the message, as a careless library might."""
+    from guide.answer.fakes import ScriptedComposer
+    from guide.safety.fakes import ScriptedChecker
 
-        def check(self, text, history=(), *, language=None):  # noqa: ANN001
-            raise RuntimeError(f"could not check {text!r}")
-
-    assert all(a.route == "crisis" for a in _talk(Pipeline(fake_settings, fake_retriever, checker=Leaky())))
+    # a checker whose exception quotes the message, as a careless library might
+    leaky = ScriptedChecker(fail=lambda text: RuntimeError(f"could not check {text!r}"))
+    assert all(a.route == "crisis" for a in _talk(Pipeline(fake_settings, fake_retriever, checker=leaky)))
 
     pipeline = Pipeline(fake_settings, fake_retriever)
 
@@ -57,14 +56,9 @@ def test_failure_paths_log_the_kind_of_failure_not_the_message(fake_settings, fa
     # search is down: the crisis turn still gets the crisis reply (it never searches), the rest a kind decline
     assert [a.route for a in _talk(pipeline)] == ["decline", "crisis", "decline", "decline", "decline"]
 
-    class LeakyLLM:
-        name = "llm:leaky"
-
-        def compose(self, query, hits, *, audience, history):  # noqa: ANN001
-            raise TimeoutError(f"model timed out on {query!r}")
-
     monkeypatch.undo()
-    llm_pipeline = Pipeline(fake_settings, fake_retriever, llm_composer=LeakyLLM())
+    leaky_llm = ScriptedComposer(name="llm:leaky", fail=lambda query: TimeoutError(f"model timed out on {query!r}"))
+    llm_pipeline = Pipeline(fake_settings, fake_retriever, llm_composer=leaky_llm)
     _talk(llm_pipeline)
     assert "RuntimeError" in caplog.text and "ValueError" in caplog.text  # the failures are logged ...
     assert SECRET not in caplog.text  # ... without what the user typed
