@@ -1,4 +1,5 @@
 """Answer feedback (thumbs + optional comment): the one thing the guide stores about a conversation.
+Beside it, in the same file, staff's hand grades of eval answers (table `grades`, keyed by run, set-up and case).
 
 A rating keeps the question, the answer, its citations, the route and the audience, so staff can see
 what went wrong; nothing else from the conversation is written anywhere. `SQLiteFeedbackStore` is the
@@ -44,6 +45,26 @@ CREATE TABLE IF NOT EXISTS feedback (
 CREATE INDEX IF NOT EXISTS feedback_rating_created ON feedback (rating, created_at);
 """
 
+#: Migrations by PRAGMA user_version: each only adds (CREATE … IF NOT EXISTS), so an existing db keeps its rows.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS grades (
+        run_id      TEXT NOT NULL,
+        setup       TEXT NOT NULL DEFAULT 'A',
+        case_id     TEXT NOT NULL,
+        grade       TEXT NOT NULL CHECK (grade IN ('correct', 'partly', 'wrong')),
+        note        TEXT NOT NULL DEFAULT '',
+        reviewer    TEXT NOT NULL,
+        graded_at   TEXT NOT NULL,
+        PRIMARY KEY (run_id, setup, case_id)
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+GradeValue = Literal["correct", "partly", "wrong"]
+GRADES: tuple[GradeValue, ...] = ("correct", "partly", "wrong")
+
 _ORDER_SQL = {
     "worst_first": "rating ASC, created_at DESC, id DESC",
     "newest": "created_at DESC, id DESC",
@@ -64,6 +85,36 @@ class FeedbackEntry:
     citations: tuple[Citation, ...]
     route: str
     audience: str
+
+
+@dataclass(frozen=True)
+class Grade:
+    """A reviewer's verdict on one eval answer: correct, partly or wrong, with an optional note."""
+
+    run_id: str
+    case_id: str
+    grade: GradeValue
+    reviewer: str
+    note: str = ""
+    setup: str = "A"
+    graded_at: str = ""
+
+
+def check_grade(run_id: str, case_id: str, grade: str, reviewer: str, setup: str) -> None:
+    if grade not in GRADES:
+        raise FeedbackError(f"A grade is one of {', '.join(GRADES)}, not {grade!r}.")
+    if not reviewer.strip():
+        raise FeedbackError("Give the reviewer's name with the grade (who graded it is part of the record).")
+    if not run_id.strip() or not case_id.strip() or not setup.strip():
+        raise FeedbackError("A grade needs the run id, the set-up and the case id.")
+
+
+class GradeStore(Protocol):
+    """Where hand grades go; saving a case's grade again replaces it (the reviewer changed their mind)."""
+
+    def save_grade(self, grade: Grade) -> Grade: ...
+
+    def grades(self, run_id: str) -> list[Grade]: ...
 
 
 class FeedbackStore(Protocol):
@@ -176,6 +227,9 @@ class SQLiteFeedbackStore:
                 raise FeedbackError(f"{self.path} could not switch to WAL mode (got {mode!r}); "
                                     "put GUIDE_DATA_DIR on a local disk.")
             conn.executescript(SCHEMA)
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            for number, script in enumerate(MIGRATIONS[version:], version + 1):
+                conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
 
     def journal_mode(self) -> str:
         with self._connect() as conn:
@@ -242,11 +296,46 @@ class SQLiteFeedbackStore:
         return self._retrying(read)
 
 
+    # ---------------------------------------------------------------- grades
+    def save_grade(self, grade: Grade) -> Grade:
+        check_grade(grade.run_id, grade.case_id, grade.grade, grade.reviewer, grade.setup)
+        from dataclasses import replace
+
+        saved = replace(grade, reviewer=grade.reviewer.strip(), note=grade.note.strip(), graded_at=now_utc())
+
+        def write() -> None:
+            with self._connect() as conn:
+                conn.execute(
+                    "INSERT INTO grades (run_id, setup, case_id, grade, note, reviewer, graded_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, setup, case_id) DO UPDATE SET "
+                    "grade = excluded.grade, note = excluded.note, reviewer = excluded.reviewer, "
+                    "graded_at = excluded.graded_at",
+                    (saved.run_id, saved.setup, saved.case_id, saved.grade, saved.note, saved.reviewer,
+                     saved.graded_at))
+
+        self._retrying(write)
+        return saved
+
+    def grades(self, run_id: str) -> list[Grade]:
+        def read() -> list[Grade]:
+            with self._connect() as conn:
+                rows = conn.execute("SELECT run_id, case_id, grade, reviewer, note, setup, graded_at FROM grades "
+                                    "WHERE run_id = ? ORDER BY setup, case_id", (run_id,)).fetchall()
+            return [Grade(*r) for r in rows]
+
+        return self._retrying(read)
+
+    def schema_version(self) -> int:
+        with self._connect() as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
 class InMemoryFeedbackStore:
     """The fake: same contract, kept in a list (tests and the staff page's previews)."""
 
     def __init__(self) -> None:
         self._rows: dict[int, FeedbackEntry] = {}
+        self._grades: dict[tuple[str, str, str], Grade] = {}
         self._next = 1
         self._lock = threading.Lock()
 
@@ -286,11 +375,23 @@ class InMemoryFeedbackStore:
     def count(self) -> int:
         return len(self._rows)
 
+    def save_grade(self, grade: Grade) -> Grade:
+        from dataclasses import replace
+
+        check_grade(grade.run_id, grade.case_id, grade.grade, grade.reviewer, grade.setup)
+        saved = replace(grade, reviewer=grade.reviewer.strip(), note=grade.note.strip(), graded_at=now_utc())
+        with self._lock:
+            self._grades[(saved.run_id, saved.setup, saved.case_id)] = saved
+        return saved
+
+    def grades(self, run_id: str) -> list[Grade]:
+        return sorted((g for g in self._grades.values() if g.run_id == run_id), key=lambda g: (g.setup, g.case_id))
+
 
 def open_feedback_store(path: Path | str) -> SQLiteFeedbackStore:
     """The store the app and the staff page use (settings.feedback_db)."""
     return SQLiteFeedbackStore(path)
 
 
-__all__ = ["FeedbackEntry", "FeedbackStore", "InMemoryFeedbackStore", "SQLiteFeedbackStore", "open_feedback_store",
+__all__ = ["FeedbackEntry", "FeedbackStore", "Grade", "GradeStore", "GRADES", "InMemoryFeedbackStore", "SQLiteFeedbackStore", "open_feedback_store",
            "rating_from_thumbs", "ORDERS"]

@@ -55,8 +55,8 @@ def test_report_html_renders_offline_in_chromium(tmp_path: Path) -> None:
                        else (blocked.append(route.request.url), route.abort()))
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(html.as_uri(), wait_until="load", timeout=60_000)
-            page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 6", timeout=60_000)
-            assert page.locator(".js-plotly-plot").count() == 6
+            page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 9", timeout=60_000)
+            assert page.locator(".js-plotly-plot").count() == 9  # + pass rate by tag, latency distribution, change
             assert "Newly failing: 1" in page.inner_text("main")
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / "eval-report-synthetic.png"), full_page=False)

@@ -90,7 +90,7 @@ def test_html_is_self_contained_with_charts(run_a, tmp_path: Path) -> None:
     html = to_html(run_a)
     assert html.startswith("<!DOCTYPE html>")
     # every chart, and plotly.js once, inline; nothing loaded from the network
-    assert html.count("Plotly.newPlot") == 6
+    assert html.count("Plotly.newPlot") == 8  # 6 + pass rate by tag + answer latency distribution
     assert html.count("\n* plotly.js v") == 1  # the bundle's own banner: inlined exactly once
     assert not re.search(r"<script[^>]+src=", html)
     assert not re.search(r"<link[^>]+href=\"?https?:", html)

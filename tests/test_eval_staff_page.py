@@ -74,7 +74,7 @@ def test_page_shows_the_kept_run_with_gate_metrics_charts_and_downloads(page: Ap
     labels = [m.label for m in page.metric]
     assert {"Crisis recall", "Answer pass rate", "Citation validity"} <= set(labels)
     assert len(page.get("plotly_chart")) >= 4
-    assert len(page.get("download_button")) == 3
+    assert len(page.get("download_button")) == 4  # html, json, md and the per-case csv
     # failing conversations: question, answer and citations side by side
     failing = [e for e in page.expander if e.label.startswith("c2")]
     assert failing, [e.label for e in page.expander]

@@ -1,4 +1,9 @@
-"""`guide eval`: run the suites in evals/, write report.json/.md/.html (+ junit), gate on evals/thresholds.yaml.
+"""`guide eval`: run the suites in evals/, write report.json/.md/.html/.csv (+ junit), gate on evals/thresholds.yaml.
+
+  guide eval conversations --suite FILE        a staff member's own questions (CSV or JSONL) as the conversations
+  guide eval --suite FILE --compare-config A.yaml B.yaml   the same suite under two set-ups, side by side
+  guide eval grade RUN_ID --reviewer NAME      grade the run's answers by hand in the terminal, one at a time
+  guide eval grades RUN_ID                     print the grades and fold them into the run's reports
 
 Exit codes: 0 every threshold holds, 1 a threshold is breached, 2 a usage or input problem.
 """
@@ -21,7 +26,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         description="Run the evaluation suites (default: all) and write report.json, report.md and report.html. "
                     "Exits 1 when a threshold in evals/thresholds.yaml is breached.",
     )
-    p.add_argument("suites", nargs="*", metavar="SUITE", help=f"suites to run: {', '.join(SUITE_NAMES)} (default: all)")
+    p.add_argument("suites", nargs="*", metavar="SUITE",
+                   help=f"suites to run: {', '.join(SUITE_NAMES)} (default: all); or `grade RUN_ID` / `grades RUN_ID`")
     p.add_argument("--tag", action="append", default=[], metavar="T",
                    help="only cases carrying this tag (category, audience, difficulty, language, kind or a free tag; "
                         "key=value works too); repeat to require several")
@@ -38,6 +44,20 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--external", metavar="DIR",
                    help="also score the crisis check on third-party labelled messages (a folder with dev/ and test/, "
                         "e.g. ../shared/external, or one split); writes external.md/.json and gates external.* metrics")
+    p.add_argument("--suite", metavar="FILE",
+                   help="your own questions (CSV or JSONL: question or turns, expect_any/expect_all/expect_none, route, "
+                        "audience, tags) instead of evals/conversations; bad rows are listed and skipped")
+    p.add_argument("--compare-config", nargs=2, metavar=("A.yaml", "B.yaml"),
+                   help="run the suites under two set-ups (YAML files of settings, e.g. `reranker: none`) and put the "
+                        "answers side by side with a paired test")
+    g = p.add_argument_group("grading (guide eval grade RUN_ID / grades RUN_ID)")
+    g.add_argument("--reviewer", help="grade: your name, stored with each grade")
+    g.add_argument("--case", metavar="ID", help="grade: grade this one case (with --grade) instead of the queue")
+    g.add_argument("--grade", choices=("correct", "partly", "wrong"), help="grade: the grade for --case")
+    g.add_argument("--setup", default="A", choices=("A", "B"), help="grade: which set-up's answer (default A)")
+    g.add_argument("--note", default="", help="grade: an optional note with --case")
+    g.add_argument("--all", action="store_true", dest="grade_all",
+                   help="grade: after the answers without expectations, queue the others too")
     p.set_defaults(eval_cmd="run")
 
 
@@ -91,6 +111,12 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     from guide.evals.report import load_report
     from guide.evals.runner import EvalOptions, run_eval
 
+    if args.suites and args.suites[0] in ("grade", "grades"):
+        from guide.cli.grading import run_grading
+
+        return run_grading(args, settings)
+    if args.suite and "conversations" not in args.suites:
+        args.suites = [*args.suites, "conversations"]
     unknown = [s for s in args.suites if s not in SUITE_NAMES]
     if unknown:
         raise InputError(f"Unknown suite {unknown[0]!r}; choose from {', '.join(SUITE_NAMES)}.")
@@ -102,24 +128,54 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     if args.compare:
         prev_path = resolve_previous(args.compare, settings.runs_dir, exclude=out_dir)
         previous = (load_report(prev_path), str(prev_path))
+    own = None
+    if args.suite:
+        from guide.evals.own_suite import parse_suite
+
+        suite_path = Path(args.suite)
+        try:
+            own = parse_suite(suite_path.read_bytes(), suite_path.name)
+        except OSError as exc:
+            raise InputError(f"Cannot read suite {suite_path}: {exc.strerror}.") from None
+        print_suite_problems(own)
     options = EvalOptions(
-        suites=tuple(args.suites) or SUITE_NAMES, tags=tuple(args.tag), modes=tuple(args.mode), k=args.k,
+        suites=tuple(args.suites) or SUITE_NAMES, tags=tuple(args.tag), modes=tuple(args.mode), k=args.k, own_suite=own,
         thresholds=Path(args.thresholds) if args.thresholds else None,
         external_questions=_external_file(args.external, "questions.jsonl"),
         external_lookalikes=_external_file(args.external, "xstest.jsonl"),
     )
-    report = run_eval(settings, options, progress=_bar(), index_progress=tqdm_progress("Building index"), run_id=run_id)
+    if args.compare_config:
+        from guide.evals.setups import load_setup, run_setups
+
+        setup_a, setup_b = (load_setup(Path(f), settings) for f in args.compare_config)  # fail fast, before any model
+        report = run_setups(settings, options, setup_a, setup_b, progress=_bar(), run_id=run_id)
+    else:
+        report = run_eval(settings, options, progress=_bar(), index_progress=tqdm_progress("Building index"),
+                          run_id=run_id)
     external_paths: dict[str, Path] = {}
     if args.external:
         report, external_paths = _with_external(report, settings, Path(args.external), out_dir, options)
     if previous is not None:
         report = report.model_copy(update={"comparison": compare(previous[0], report, previous[1])})
     paths = {**write_outputs(report, out_dir), **external_paths}
+    if args.suite:  # keep the file as uploaded beside its report: nothing is lost, bad rows included
+        paths["suite"] = out_dir / f"suite{Path(args.suite).suffix or '.txt'}"
+        paths["suite"].write_bytes(Path(args.suite).read_bytes())
     if args.junit:
         paths["junit"] = write_junit(report, Path(args.junit))
     print(summary_text(report, headline(report)))
     print("\nReports: " + ", ".join(str(p) for p in paths.values()))
     return 0 if report.gate is None or report.gate.passed else 1
+
+
+def print_suite_problems(own: Any) -> None:
+    """Every row of an own suite that will not run, with what to fix (stderr; the report lists them too)."""
+    print(f"{own.name}: {own.rows} rows, {len(own.cases)} will run, {len(own.problems)} not run, "
+          f"{len(own.ungraded_ids)} without expectations (grade them with `guide eval grade RUN_ID`).", file=sys.stderr)
+    for problem in own.problems:
+        print(f"  ✗ {problem}", file=sys.stderr)
+    for note in own.notes:
+        print(f"  · {note}", file=sys.stderr)
 
 
 def _external_file(root: str | None, name: str) -> Path | None:
@@ -160,6 +216,14 @@ def summary_text(report: Any, rows: list[tuple[str, str]]) -> str:
         lines.append("")
     width = max((len(k) for k, _ in rows), default=0)
     lines += [f"{k.ljust(width)}  {v}" for k, v in rows]
+    if report.setups is not None:
+        from guide.evals.render import setup_rows
+
+        changed = [r for r in setup_rows(report) if r[-1] != "nothing"]
+        lines.append(f"\nSet-ups A ({report.setups.label_a}) vs B ({report.setups.label_b}): "
+                     f"{len(changed)} of {len(report.setups.pairs)} answers changed")
+        lines += [f"  {r[0]}: verdict {r[2]}, route {r[3]}, citations {r[4]}, ms {r[5]} ({r[6]})" for r in changed[:30]]
+        lines.append("")
     secs = ", ".join(f"{k} {v:.1f}s" for k, v in report.run.suite_seconds.items())
     cpu = ", ".join(f"{k} {v:.1f}s" for k, v in report.run.suite_cpu_seconds.items())
     lines.append(f"{'Time'.ljust(width)}  {report.run.duration_s:.1f}s wall ({secs}); CPU {cpu}")

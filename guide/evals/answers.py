@@ -83,6 +83,8 @@ class ConversationResult:
     latency_ms: float
     timings_ms: dict[str, float] = field(default_factory=dict)
     turns: tuple[str, ...] = ()
+    #: the case has no expectations: `passed` is False and means nothing; a human grade judges it
+    ungraded: bool = False
 
 
 def run_case(pipeline: "Pipeline", case: ConversationCase, known_docs: set[str]) -> ConversationResult:
@@ -93,6 +95,15 @@ def run_case(pipeline: "Pipeline", case: ConversationCase, known_docs: set[str])
         answer = conversation.ask(pipeline, turn)
     exp = case.expect
     failures = []
+    cited = tuple(dict.fromkeys(c.doc_id for c in answer.citations))
+    cproblems = citation_problems(answer, known_docs)
+    if exp is None:
+        return ConversationResult(
+            case_id=case.id, kind=str(getattr(case, "kind", None) or "single"), passed=False, expected_route="",
+            route=answer.route, text=answer.text, citations=cited, failures=(), citation_problems=tuple(cproblems),
+            groundedness=groundedness(answer), latency_ms=answer.latency_ms, timings_ms=dict(answer.timings_ms),
+            turns=tuple(case.turns), ungraded=True,
+        )
     if answer.route != exp.route:
         failures.append(f"route {answer.route!r} != expected {exp.route!r}")
     for pattern in exp.must_include:
@@ -101,12 +112,10 @@ def run_case(pipeline: "Pipeline", case: ConversationCase, known_docs: set[str])
     for pattern in exp.must_not_include:
         if re.search(pattern, answer.text):
             failures.append(f"contains forbidden /{pattern}/")
-    cited = tuple(dict.fromkeys(c.doc_id for c in answer.citations))
     if exp.sources and not set(exp.sources) & set(cited):
         failures.append(f"cites {list(cited)} but none of expected {list(exp.sources)}")
     if exp.max_latency_ms is not None and answer.latency_ms > exp.max_latency_ms:
         failures.append(f"latency {answer.latency_ms:.0f} ms > {exp.max_latency_ms:.0f} ms")
-    cproblems = citation_problems(answer, known_docs)
     return ConversationResult(
         case_id=case.id, kind=str(getattr(case, "kind", None) or "single"), passed=not failures and not cproblems,
         expected_route=exp.route, route=answer.route, text=answer.text, citations=cited,

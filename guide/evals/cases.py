@@ -74,8 +74,27 @@ class Expectation(BaseModel):
 
 class ConversationCase(Case):
     turns: tuple[str, ...] = Field(min_length=1)
-    expect: Expectation
+    #: None: no expectations; only a human grade judges the answer (the review queue, guide.evals.grading)
+    expect: Expectation | None
     kind: str | None = None
+
+
+def any_of(patterns: Sequence[str]) -> str:
+    """One case-insensitive regex that matches when any of `patterns` does (an `expect_any` column)."""
+    return "(?i)" + "|".join(f"(?:{p})" for p in patterns)
+
+
+def expectation_text(case: ConversationCase) -> str:
+    """One line for the report and the CSV: what the row expects ('' when nothing: a human grades it)."""
+    exp = case.expect
+    if exp is None:
+        return ""
+    parts = [f"route {exp.route}"]
+    parts += [f"includes /{p.removeprefix('(?i)')}/" for p in exp.must_include]
+    parts += [f"excludes /{p.removeprefix('(?i)')}/" for p in exp.must_not_include]
+    if exp.sources:
+        parts.append("cites one of " + ", ".join(exp.sources))
+    return "; ".join(parts)
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Compare two eval runs: metric deltas, and which cases newly fail or newly pass."""
+"""Compare two eval runs (metric deltas, which cases newly fail or newly pass), and one suite under two set-ups
+(the same deltas, plus answers side by side and a paired test)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import TYPE_CHECKING
 from guide.evals.report import CaseChange, Comparison, MetricDelta
 
 if TYPE_CHECKING:
-    from guide.evals.report import RunReport
+    from guide.evals.report import RunReport, SetupComparison
+    from guide.evals.setups import Setup
 
 
 def compare(previous: "RunReport", current: "RunReport", previous_path: str = "") -> Comparison:
@@ -63,3 +65,46 @@ def changed_metrics(comparison: Comparison, min_abs: float = 1e-9) -> list[Metri
 
     return sorted((m for m in comparison.metrics if moved(m)),
                   key=lambda m: (m.metric.endswith("_ms"), -abs(m.delta) if m.delta is not None else 0.0))
+
+
+def compare_setups(a: "RunReport", b: "RunReport", setup_a: "Setup", setup_b: "Setup") -> "SetupComparison":
+    """The same suite answered under two set-ups: per-case pairs with what changed, pass rates with Wilson
+    intervals, and the exact McNemar test on the cases both have expectations for."""
+    from guide.errors import InputError
+    from guide.evals.metrics import mcnemar_exact, rate
+    from guide.evals.report import CasePair, McNemar, SetupComparison
+    from guide.evals.stats import LatencyStats
+
+    if a.answers is None or b.answers is None:
+        raise InputError("Comparing set-ups needs the conversations suite (or an own suite) in both runs.")
+    by_id = {c.id: c for c in b.answers.cases}
+    pairs: list[CasePair] = []
+    disc_b = disc_c = 0
+    for ca in a.answers.cases:
+        cb = by_id.get(ca.id)
+        if cb is None:
+            continue
+        cites_a = list(dict.fromkeys(c.doc_id for c in ca.citations))
+        cites_b = list(dict.fromkeys(c.doc_id for c in cb.citations))
+        changed = [name for name, differs in (("route", ca.route != cb.route), ("citations", cites_a != cites_b),
+                                              ("verdict", ca.verdict != cb.verdict), ("answer", ca.text != cb.text))
+                   if differs]
+        if not ca.ungraded:
+            disc_b += ca.passed and not cb.passed
+            disc_c += cb.passed and not ca.passed
+        pairs.append(CasePair(id=ca.id, question=" || ".join(ca.turns), verdict_a=ca.verdict, verdict_b=cb.verdict,
+                              route_a=ca.route, route_b=cb.route, citations_a=cites_a, citations_b=cites_b,
+                              latency_a_ms=ca.latency_ms, latency_b_ms=cb.latency_ms, text_a=ca.text, text_b=cb.text,
+                              changed=changed))
+    paired = {p.id for p in pairs}
+    graded_a = [c for c in a.answers.cases if c.id in paired and not c.ungraded]
+    graded_b = [c for c in b.answers.cases if c.id in paired and not c.ungraded]
+    return SetupComparison(
+        label_a=setup_a.label, label_b=setup_b.label,
+        overrides_a=dict(setup_a.overrides), overrides_b=dict(setup_b.overrides), answers_b=b.answers,
+        pass_rate_a=rate(sum(c.passed for c in graded_a), len(graded_a)),
+        pass_rate_b=rate(sum(c.passed for c in graded_b), len(graded_b)),
+        latency_a=LatencyStats.of(p.latency_a_ms for p in pairs), latency_b=LatencyStats.of(p.latency_b_ms for p in pairs),
+        mcnemar=McNemar(b=disc_b, c=disc_c, n=disc_b + disc_c, p_value=mcnemar_exact(disc_b, disc_c)),
+        pairs=pairs, comparison=compare(a, b, f"set-up {setup_a.label}"),
+    )

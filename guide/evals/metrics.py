@@ -7,6 +7,7 @@ come from guide.safety.metrics so `guide safety --eval` and `guide eval` always 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -98,14 +99,29 @@ def citation_checks(text: str, n_citations: int) -> int:
 
 
 def answer_group(results: Sequence["ConversationCaseResult"]) -> AnswerGroupMetrics:
-    """Pass rate, citation validity (valid checks / checks) and mean groundedness of answers that have any."""
+    """Pass rate (over the cases that have expectations), citation validity (valid checks / checks) and mean
+    groundedness of answers that have any."""
+    graded = [r for r in results if not r.ungraded]
     checks = sum(r.citation_checks for r in results)
     problems = sum(min(len(r.citation_problems), r.citation_checks) for r in results)
     grounded = [r.groundedness for r in results if r.groundedness is not None]
     return AnswerGroupMetrics(
         n=len(results),
-        pass_rate=rate(sum(1 for r in results if r.passed), len(results)),
+        pass_rate=rate(sum(1 for r in graded if r.passed), len(graded)),
         citation_validity=rate(checks - problems, checks),
         groundedness=sum(grounded) / len(grounded) if grounded else None,
         grounded_answers=len(grounded),
     )
+
+
+# ---------------------------------------------------------------- paired comparison
+def mcnemar_exact(b: int, c: int) -> float | None:
+    """Two-sided exact McNemar p-value for b and c discordant pairs (A-only passes, B-only passes): twice the
+    binomial(b + c, 1/2) tail at min(b, c), capped at 1. None when there are no discordant pairs (nothing to test)."""
+    if b < 0 or c < 0:
+        raise ValueError("discordant counts cannot be negative")
+    n = b + c
+    if n == 0:
+        return None
+    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2 ** n
+    return min(1.0, 2 * tail)

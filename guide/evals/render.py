@@ -134,7 +134,21 @@ def headline(report: "RunReport") -> list[tuple[str, str]]:
     total = report.latency.get("total")
     if total and total.n:
         rows.append(("Answer latency", f"p50 {total.p50_ms:.0f} ms · p95 {total.p95_ms:.0f} ms"))
+    if report.setups:
+        su = report.setups
+        rows.append((f"Pass rate, set-up B ({su.label_b})", rate_text(su.pass_rate_b)))
+        rows.append(("Paired test A vs B", mcnemar_text(su.mcnemar)))
+    for g in report.grades:
+        rows.append((f"Graded pass rate ({g.setup})", f"{rate_text(g.graded_pass_rate)} · regex on the same cases "
+                                                      f"{rate_text(g.regex_pass_rate)} · {g.to_grade} to grade"))
     return rows
+
+
+def mcnemar_text(m: Any) -> str:
+    """The exact McNemar result in words (b: only A passes, c: only B passes)."""
+    if m.p_value is None:
+        return "no case passes under one set-up and fails under the other: nothing to test"
+    return f"exact McNemar p = {m.p_value:.3g} ({m.b} pass only with A, {m.c} only with B)"
 
 
 def _gate_line(report: "RunReport") -> str:
@@ -199,8 +213,77 @@ def to_markdown(report: "RunReport") -> str:
         out += ["", "## Gate", "", markdown_table(["check", "value", "status"], [
             (f"{c.metric} {c.op} {c.threshold:g}", metric_text(c.metric, c.value), c.status.upper())
             for c in report.gate.checks])]
+    out += _md_suite(report) + _md_setups(report) + _md_grades(report)
     out += _md_safety(report) + _md_routing(report) + _md_retrieval(report) + _md_answers(report) + _md_sets(report) + _md_latency(report)
     return "\n".join(out) + "\n"
+
+
+def _md_suite(report: "RunReport") -> list[str]:
+    su = report.suite
+    if su is None:
+        return []
+    out = ["", f"## Own suite: {escape(su.name)}", "",
+           f"{su.rows} rows read ({su.format}, sha256 `{su.sha256[:12]}`): {su.cases} ran, {len(su.problems)} not run, "
+           f"{len(su.ungraded)} without expectations (graded by hand)."]
+    if su.problems:
+        out += ["", markdown_table(["row", "column", "what to fix", "row as read"],
+                                   [(p.row, p.column, escape(p.message), escape(_cut(p.raw, 120))) for p in su.problems])]
+    out += [f"- {escape(n)}" for n in su.notes]
+    return out
+
+
+def setup_rows(report: "RunReport") -> list[list[str]]:
+    """Per case under set-ups A and B: verdicts, routes, citations, latency, and what changed."""
+    su = report.setups
+    if su is None:
+        return []
+    return [[p.id, _cut(p.question, 80), f"{p.verdict_a} → {p.verdict_b}", f"{p.route_a} → {p.route_b}",
+             f"{', '.join(p.citations_a) or '—'} → {', '.join(p.citations_b) or '—'}",
+             f"{p.latency_a_ms:.0f} → {p.latency_b_ms:.0f}", ", ".join(p.changed) or "nothing"] for p in su.pairs]
+
+
+def setup_totals(report: "RunReport") -> list[list[str]]:
+    su = report.setups
+    if su is None:
+        return []
+    return [[f"A: {su.label_a}", rate_text(su.pass_rate_a), num(su.latency_a.p50_ms, 0), num(su.latency_a.p95_ms, 0),
+             ", ".join(f"{k}={v}" for k, v in su.overrides_a.items()) or "(current settings)"],
+            [f"B: {su.label_b}", rate_text(su.pass_rate_b), num(su.latency_b.p50_ms, 0), num(su.latency_b.p95_ms, 0),
+             ", ".join(f"{k}={v}" for k, v in su.overrides_b.items()) or "(current settings)"]]
+
+
+def _md_setups(report: "RunReport") -> list[str]:
+    su = report.setups
+    if su is None:
+        return []
+    changed = [p for p in su.pairs if p.changed]
+    return ["", f"## Set-ups side by side: A {escape(su.label_a)} vs B {escape(su.label_b)}", "",
+            markdown_table(["set-up", "pass rate", "p50 ms", "p95 ms", "settings"], setup_totals(report)), "",
+            f"Paired test: {mcnemar_text(su.mcnemar)}. {len(changed)} of {len(su.pairs)} answers changed.", "",
+            markdown_table(["case", "question", "verdict", "route", "citations", "latency ms", "changed"],
+                           [[escape(c) for c in row] for row in setup_rows(report)])]
+
+
+def grade_rows(report: "RunReport") -> list[list[str]]:
+    return [[g.setup, str(g.n), str(g.correct), str(g.partly), str(g.wrong), rate_text(g.graded_pass_rate),
+             rate_text(g.graded_ok_rate), rate_text(g.regex_pass_rate), str(g.to_grade)] for g in report.grades]
+
+
+GRADE_HEADERS = ["set-up", "graded", "correct", "partly", "wrong", "graded pass rate", "correct or partly",
+                 "regex pass rate (same cases)", "still to grade"]
+
+
+def _md_grades(report: "RunReport") -> list[str]:
+    if not report.grades:
+        return []
+    out = ["", "## Graded by hand", "", markdown_table(GRADE_HEADERS, grade_rows(report))]
+    dis = [d for g in report.grades for d in g.disagreements]
+    out += ["", f"### Regex and reviewer disagree: {len(dis)}", ""]
+    if dis:
+        out.append(markdown_table(["set-up", "case", "regex", "grade", "reviewer", "note"],
+                                  [(d.setup, f"`{d.case_id}`", d.regex_verdict, d.grade, escape(d.reviewer),
+                                    escape(_cut(d.note, 120))) for d in dis]))
+    return out
 
 
 def _md_safety(report: "RunReport", show: int | None = None) -> list[str]:
@@ -285,7 +368,7 @@ def _md_answers(report: "RunReport") -> list[str]:
                ["kind", "n", "pass rate", "citation validity", "groundedness"],
                [(kind, g.n, rate_text(g.pass_rate), rate_text(g.citation_validity), pct(g.groundedness))
                 for kind, g in [("all", a.overall), *a.by_kind.items()]])]
-    failing = [c for c in a.cases if not c.passed]
+    failing = [c for c in a.cases if c.verdict == "fail"]
     out += ["", f"### Failing conversations: {len(failing)}", ""]
     for c in failing:
         out.append(f"- `{c.id}` [{c.kind}] " + " → ".join(f"“{escape(_cut(t, 80))}”" for t in c.turns))
@@ -406,9 +489,71 @@ def figures(report: "RunReport") -> list[tuple[str, Any]]:
             fig.add_box(y=values, name=stage, boxpoints="outliers")
         fig.update_layout(yaxis={"title": "ms", "type": "log"}, showlegend=False)
         figs.append(("Latency per pipeline stage (log scale)", fig))
+    figs += _review_figures(report)
     for _, f in figs:
         f.update_layout(template="plotly_white", height=380, margin={"l": 50, "r": 20, "t": 30, "b": 50})
     return figs
+
+
+def tag_pass_rates(report: "RunReport") -> dict[str, "Rate"]:
+    """Answer pass rate per tag (the cases with expectations), tags with at least one such case."""
+    from guide.evals.metrics import rate
+
+    out: dict[str, Rate] = {}
+    if report.answers is None:
+        return out
+    graded = [c for c in report.answers.cases if not c.ungraded]
+    for tag in sorted({t for c in graded for t in c.tags if "=" not in t}):
+        cases = [c for c in graded if tag in c.tags]
+        out[tag] = rate(sum(c.passed for c in cases), len(cases))
+    return out
+
+
+def _review_figures(report: "RunReport") -> list[tuple[str, Any]]:
+    """The plots a reviewer reads first: pass rate by tag, answer latency distribution, change since last run."""
+    import plotly.graph_objects as go
+
+    figs: list[tuple[str, Any]] = []
+    by_tag = tag_pass_rates(report)
+    if len(by_tag) > 1:
+        tags = list(by_tag)
+        fig = go.Figure(go.Bar(
+            x=[f"{t}<br>{by_tag[t].k}/{by_tag[t].n}" for t in tags], y=[by_tag[t].value for t in tags],
+            marker_color="#2a6f97",
+            error_y={"type": "data", "symmetric": False,
+                     "array": [by_tag[t].high - by_tag[t].value for t in tags],  # type: ignore[operator]
+                     "arrayminus": [by_tag[t].value - by_tag[t].low for t in tags]},  # type: ignore[operator]
+        ))
+        fig.update_layout(yaxis={"range": [0, 1.05], "title": "pass rate"}, xaxis_title="tag")
+        figs.append(("Answer pass rate by tag (95% Wilson interval)", fig))
+    if report.answers is not None and report.answers.cases:
+        fig = go.Figure()
+        label_a = f"A: {report.setups.label_a}" if report.setups else "answers"
+        fig.add_histogram(x=[c.latency_ms for c in report.answers.cases], name=label_a, opacity=0.7)
+        if report.setups is not None:
+            fig.add_histogram(x=[c.latency_ms for c in report.setups.answers_b.cases],
+                              name=f"B: {report.setups.label_b}", opacity=0.7)
+        fig.update_layout(barmode="overlay", xaxis_title="ms per conversation", yaxis_title="cases")
+        figs.append(("Answer latency distribution", fig))
+    if report.comparison is not None:
+        change = change_figure(report.comparison)
+        if change is not None:
+            figs.append(change)
+    return figs
+
+
+def change_figure(comparison: Any) -> tuple[str, Any] | None:
+    """The quality metrics that moved since the previous run, biggest first (None when nothing moved)."""
+    import plotly.graph_objects as go
+
+    moved = [m for m in changed_metrics(comparison) if not m.metric.endswith("_ms") and m.delta is not None][:20]
+    if not moved:
+        return None
+    fig = go.Figure(go.Bar(x=[m.delta for m in moved], y=[m.metric for m in moved], orientation="h",
+                           marker_color=["#2a9d8f" if (m.delta or 0) > 0 else "#e76f51" for m in moved]))
+    fig.update_layout(xaxis_title="change (after − before)", yaxis={"autorange": "reversed"}, template="plotly_white",
+                      height=380, margin={"l": 50, "r": 20, "t": 30, "b": 50})
+    return f"Change since run {comparison.previous_run_id}", fig
 
 
 def _threshold(report: "RunReport", metric: str) -> float | None:
@@ -482,6 +627,7 @@ def to_html(report: "RunReport") -> str:
         rows = [[_e(f"{c.metric} {c.op} {c.threshold:g}"), _e(metric_text(c.metric, c.value)),
                  f"<span class='status-{c.status}'>{c.status.upper()}</span>", _e(c.description)] for c in report.gate.checks]
         parts.append("<h2>Gate</h2>" + _table(["check", "value", "status", "what it means"], rows, raw=True))
+    parts += [_html_suite(report), _html_setups(report), _html_grades(report)]
     parts += [_html_safety(report), _html_retrieval(report), _html_answers(report), _html_sets(report),
               _html_latency(report)]
     settings = _table(["setting", "value"], [[k, str(v)] for k, v in r.settings.items()])
@@ -558,7 +704,7 @@ def _html_answers(report: "RunReport") -> str:
            f"≥ {a.support_threshold}. Groundedness: share of cited sentences supported by a retrieved passage "
            "(replies without citations, e.g. crisis replies, are left out, not counted as 0).</p>",
            _table(["kind", "n", "pass rate", "citation validity", "groundedness"], rows)]
-    failing = [c for c in a.cases if not c.passed]
+    failing = [c for c in a.cases if c.verdict == "fail"]
     out.append(f"<h3>Failing conversations: {len(failing)}</h3>")
     for c in failing:
         turns = "".join(f"<li>{_e(t)}</li>" for t in c.turns)
@@ -584,6 +730,49 @@ def _html_sets(report: "RunReport") -> str:
     return "".join(out)
 
 
+def _html_suite(report: "RunReport") -> str:
+    su = report.suite
+    if su is None:
+        return ""
+    out = [f"<h2>Own suite: {_e(su.name)}</h2><p>{su.rows} rows read ({_e(su.format)}, sha256 <code>{_e(su.sha256[:12])}"
+           f"</code>): {su.cases} ran, <b>{len(su.problems)} not run</b>, {len(su.ungraded)} without expectations "
+           "(graded by hand).</p>"]
+    if su.problems:
+        out.append(_table(["row", "column", "what to fix", "row as read"],
+                          [[str(p.row), p.column, p.message, _cut(p.raw, 200)] for p in su.problems]))
+    out += [f"<p class='meta'>{_e(n)}</p>" for n in su.notes]
+    return "".join(out)
+
+
+def _html_setups(report: "RunReport") -> str:
+    su = report.setups
+    if su is None:
+        return ""
+    out = [f"<h2>Set-ups side by side: A {_e(su.label_a)} vs B {_e(su.label_b)}</h2>",
+           _table(["set-up", "pass rate", "p50 ms", "p95 ms", "settings"], setup_totals(report)),
+           f"<p>Paired test: {_e(mcnemar_text(su.mcnemar))}.</p>",
+           _table(["case", "question", "verdict", "route", "citations", "latency ms", "changed"], setup_rows(report))]
+    for p in su.pairs:
+        if "answer" in p.changed:
+            out.append(f"<details><summary><code>{_e(p.id)}</code> {_e(_cut(p.question, 120))} — "
+                       f"{_e(', '.join(p.changed))}</summary><table><tr><th>A: {_e(su.label_a)}</th><th>B: "
+                       f"{_e(su.label_b)}</th></tr><tr><td class='answer'>{_e(p.text_a)}</td>"
+                       f"<td class='answer'>{_e(p.text_b)}</td></tr></table></details>")
+    return "".join(out)
+
+
+def _html_grades(report: "RunReport") -> str:
+    if not report.grades:
+        return ""
+    dis = [d for g in report.grades for d in g.disagreements]
+    out = ["<h2>Graded by hand</h2>", _table(GRADE_HEADERS, grade_rows(report)),
+           f"<h3>Regex and reviewer disagree: {len(dis)}</h3>"]
+    if dis:
+        out.append(_table(["set-up", "case", "regex", "grade", "reviewer", "note"],
+                          [[d.setup, d.case_id, d.regex_verdict, d.grade, d.reviewer, d.note] for d in dis]))
+    return "".join(out)
+
+
 def _html_latency(report: "RunReport") -> str:
     if not report.latency:
         return ""
@@ -600,4 +789,32 @@ def write_outputs(report: "RunReport", out_dir: Path) -> dict[str, Path]:
     paths["json"].write_text(dump_report(report), encoding="utf-8")
     paths["md"].write_text(to_markdown(report), encoding="utf-8")
     paths["html"].write_text(to_html(report), encoding="utf-8")
+    if report.answers is not None:
+        paths["csv"] = out_dir / "report.csv"
+        paths["csv"].write_text(to_csv(report), encoding="utf-8")
     return paths
+
+
+CSV_COLUMNS = ("setup", "id", "question", "route", "expected", "verdict", "grade", "grade_note", "reviewer",
+               "answer", "citations", "latency_ms", "failures")
+
+
+def to_csv(report: "RunReport") -> str:
+    """One row per answered case (per set-up when two were compared): what a spreadsheet reviewer needs."""
+    import csv
+    import io
+
+    from guide.evals.grading import answers_by_setup
+
+    graded = {(g.setup, g.case_id): g for gr in report.grades for g in gr.grades}
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for setup, (label, cases) in answers_by_setup(report).items():
+        for c in cases:
+            g = graded.get((setup, c.id))
+            writer.writerow([f"{setup}: {label}" if report.setups else setup, c.id, " || ".join(c.turns), c.route,
+                             c.expectation, c.verdict, g.grade if g else "", g.note if g else "",
+                             g.reviewer if g else "", c.text, "; ".join(f"[{x.n}] {x.doc_id}" for x in c.citations),
+                             f"{c.latency_ms:.1f}", "; ".join([*c.failures, *c.citation_problems])])
+    return buf.getvalue()

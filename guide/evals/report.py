@@ -18,7 +18,7 @@ from guide.errors import InputError
 from guide.evals.stats import LatencyStats
 from guide.types import Citation
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: own suites, set-up comparison, human grades, ungraded cases
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 SUITES = ("safety", "retrieval", "conversations", "realwords", "calibration")
 #: Metric names an older report.json or thresholds file may use → the name now (read, never written).
@@ -187,6 +187,14 @@ class ConversationCaseResult(_Model):
     groundedness: float | None = Field(description="null when the reply has no cited sentences (e.g. crisis)")
     latency_ms: float
     timings_ms: dict[str, float]
+    ungraded: bool = Field(default=False, description="no expectations: `passed` is false and means nothing; a "
+                                                       "human grade judges the answer (the review queue)")
+    expectation: str = Field(default="", description="what the case expects, in one line ('' when ungraded)")
+
+    @property
+    def verdict(self) -> Literal["pass", "fail", "ungraded"]:
+        """The regex verdict: pass, fail, or ungraded (nothing to check it against)."""
+        return "ungraded" if self.ungraded else "pass" if self.passed else "fail"
 
 
 class AnswerGroupMetrics(_Model):
@@ -281,6 +289,95 @@ class Comparison(_Model):
     changed_inputs: list[str] = Field(description="suite files, lexicon or thresholds whose hash changed")
 
 
+# ---------------------------------------------------------------- own suites, set-ups, grades
+class RowProblemOut(_Model):
+    row: int
+    column: str
+    message: str
+    raw: str = ""
+
+
+class OwnSuiteReport(_Model):
+    """A staff member's uploaded suite: what was read, what ran, and every row that did not (nothing is lost)."""
+
+    name: str
+    format: str
+    sha256: str
+    rows: int
+    cases: int
+    ungraded: list[str] = Field(description="case ids without expectations: the review queue")
+    problems: list[RowProblemOut]
+    notes: list[str]
+
+
+class McNemar(_Model):
+    """Exact McNemar test on the cases both set-ups were graded on: b = A passes and B fails, c = the reverse."""
+
+    b: int
+    c: int
+    n: int = Field(description="discordant pairs, b + c")
+    p_value: float | None = Field(description="two-sided exact binomial p; null when there are no discordant pairs")
+
+
+class CasePair(_Model):
+    id: str
+    question: str
+    verdict_a: str
+    verdict_b: str
+    route_a: str
+    route_b: str
+    citations_a: list[str]
+    citations_b: list[str]
+    latency_a_ms: float
+    latency_b_ms: float
+    text_a: str
+    text_b: str
+    changed: list[str] = Field(description="what differs: route, citations, verdict, answer")
+
+
+class SetupComparison(_Model):
+    """One suite under two set-ups (`guide eval --compare-config A.yaml B.yaml`): the report's own answers are A."""
+
+    label_a: str
+    label_b: str
+    overrides_a: dict[str, Any]
+    overrides_b: dict[str, Any]
+    answers_b: AnswersReport
+    pass_rate_a: Rate
+    pass_rate_b: Rate
+    latency_a: LatencyStats
+    latency_b: LatencyStats
+    mcnemar: McNemar
+    pairs: list[CasePair]
+    comparison: Comparison = Field(description="A → B as `--compare` sees it: metric deltas, changed settings")
+
+
+class GradeOut(_Model):
+    case_id: str
+    setup: str
+    grade: Literal["correct", "partly", "wrong"]
+    note: str
+    reviewer: str
+    graded_at: str
+    regex_verdict: str = Field(description="pass, fail or ungraded: what the expectations said")
+
+
+class GradesReport(_Model):
+    """Human grades of one set-up's answers, beside the regex verdicts on the same cases."""
+
+    setup: str
+    n: int
+    correct: int
+    partly: int
+    wrong: int
+    graded_pass_rate: Rate = Field(description="graded 'correct' of all graded")
+    graded_ok_rate: Rate = Field(description="graded 'correct' or 'partly' of all graded")
+    regex_pass_rate: Rate = Field(description="regex pass rate over the graded cases that have expectations")
+    to_grade: int = Field(description="answers without expectations still waiting for a grade")
+    disagreements: list[GradeOut] = Field(description="regex pass graded wrong, or regex fail graded correct")
+    grades: list[GradeOut]
+
+
 # ---------------------------------------------------------------- the run
 class RunMeta(_Model):
     id: str
@@ -305,7 +402,7 @@ class RunMeta(_Model):
 
 
 class RunReport(_Model):
-    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    schema_version: Literal["1.1"] = SCHEMA_VERSION
     run: RunMeta
     metrics: dict[str, float | None] = Field(description="flat headline metrics; the names thresholds and --compare use")
     latency: dict[str, LatencyStats]
@@ -321,6 +418,15 @@ class RunReport(_Model):
     lookalikes: LookalikeReport | None = None
     gate: Gate | None = None
     comparison: Comparison | None = None
+    suite: OwnSuiteReport | None = Field(default=None, description="the uploaded suite the conversations came from")
+    setups: SetupComparison | None = None
+    grades: list[GradesReport] = Field(default_factory=list, description="human grades per set-up (A, then B)")
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _same_major(cls, version: Any) -> Any:
+        """A 1.x report reads as the current 1.x: minor versions only add optional fields."""
+        return SCHEMA_VERSION if str(version).split(".")[0] == SCHEMA_VERSION.split(".")[0] else version
 
     @field_validator("metrics", mode="before")
     @classmethod
@@ -339,6 +445,8 @@ class RunReport(_Model):
                     r.passed, f"top {len(r.ranking[:self.retrieval.k])}: {', '.join(r.ranking[:self.retrieval.k])}")
         if self.answers:
             for a in self.answers.cases:
+                if a.ungraded:
+                    continue
                 out[("conversations", a.id)] = (a.passed, "; ".join([*a.failures, *a.citation_problems]) or "ok")
         return out
 

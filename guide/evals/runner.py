@@ -28,6 +28,8 @@ from guide.evals.report import (
     AnswersReport,
     DosingSplitOut,
     LookalikeReport,
+    OwnSuiteReport,
+    RowProblemOut,
     ConversationCaseResult,
     RetrievalCaseResult,
     RetrievalModeMetrics,
@@ -41,6 +43,7 @@ from guide.types import ROUTES
 
 if TYPE_CHECKING:
     from guide.config import Settings
+    from guide.evals.own_suite import OwnSuite
     from guide.pipeline import Pipeline
     from guide.retrieval.index import Retriever
     from guide.types import Answer
@@ -72,6 +75,8 @@ class EvalOptions:
     #: third-party look-alike prompts (XSTest's safe prompts in `--external DIR`/test/xstest.jsonl): how many get a
     #: cited passage although nothing in the corpus is about them
     external_lookalikes: Path | None = None
+    #: a staff member's own questions (guide.evals.own_suite) instead of the evals dir's conversations/
+    own_suite: "OwnSuite | None" = None
 
 
 @dataclass
@@ -110,20 +115,28 @@ def load_suites(evals_dir: Path, suites: Sequence[str], tags: Sequence[str] = ()
 def load_external_questions(path: Path) -> list[ConversationCase]:
     """Third-party questions ({"id", "turns", "route", "expect_any": [regex, ...]}) as conversation cases: an
     answer passes when any of its regexes matches (case-insensitive), on the expected route."""
-    from guide.evals.cases import read_records
+    from guide.evals.cases import any_of, read_records
 
     cases = []
     for n, row in enumerate(read_records(path), 1):
         try:
-            pattern = "|".join(f"(?:{p})" for p in row["expect_any"])
+            pattern = any_of(row["expect_any"])
             cases.append(ConversationCase.model_validate({
                 "id": row["id"], "turns": row["turns"], "kind": "followup" if len(row["turns"]) > 1 else "single",
                 "tags": ["external", *(["maybe-uncovered"] if row.get("maybe_uncovered") else [])],
-                "expect": {"route": row.get("route", "answer"), "must_include": [f"(?i){pattern}"]},
+                "expect": {"route": row.get("route", "answer"), "must_include": [pattern]},
             }))
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{path} case {n}: not a question case ({exc}).") from None
     return cases
+
+
+def own_suite_report(own: "OwnSuite") -> OwnSuiteReport:
+    """The uploaded suite as the report records it: every bad row listed with what to fix."""
+    return OwnSuiteReport(
+        name=own.name, format=own.format, sha256=own.sha256, rows=own.rows, cases=len(own.cases),
+        ungraded=own.ungraded_ids, notes=list(own.notes),
+        problems=[RowProblemOut(row=p.row, column=p.column, message=p.message, raw=p.raw) for p in own.problems])
 
 
 def available_tags(evals_dir: Path) -> list[str]:
@@ -167,7 +180,13 @@ def run_eval(
         settings = settings.with_overrides(retrieval_mode=modes[0])
     thresholds_path = options.thresholds or settings.evals_dir / THRESHOLDS_FILE
     thresholds = load_thresholds(thresholds_path)  # fail fast, before any model loads
-    cases = load_suites(settings.evals_dir, options.suites, options.tags, options.safety_path)
+    own = options.own_suite
+    cases = load_suites(settings.evals_dir, [s for s in options.suites if not (own and s == "conversations")],
+                        options.tags, options.safety_path)
+    if own is not None and "conversations" in options.suites:
+        from guide.evals.cases import filter_cases
+
+        cases.conversations = filter_cases(own.cases, options.tags)
     if "realwords" in options.suites and options.external_questions is not None and options.external_questions.is_file():
         cases.answer_sets["external_questions"] = load_external_questions(options.external_questions)
     documents = load_vetted(settings.corpus_dir)
@@ -279,7 +298,8 @@ def run_eval(
             "composer": getattr(getattr(pipeline, "llm_composer", None), "name", None) or "extractive",
             "k": options.k,
         },
-        inputs=input_hashes(settings.evals_dir, thresholds_path, options.lexicon_path),
+        inputs={**input_hashes(settings.evals_dir, thresholds_path, options.lexicon_path),
+                **({f"suite/{own.name}": own.sha256} if own is not None else {})},
         suite_seconds=suite_seconds,
         suite_cpu_seconds=suite_cpu,
         case_counts={"safety": len(cases.safety), "retrieval": len(cases.retrieval),
@@ -290,7 +310,8 @@ def run_eval(
     )
     report = RunReport(run=meta, metrics={}, latency=latency, safety=safety, routing=routing,
                        retrieval=retrieval, answers=answers, answer_sets=answer_sets,
-                       answerability=answerability_out, dosing=dosing_out, lookalikes=lookalikes)
+                       answerability=answerability_out, dosing=dosing_out, lookalikes=lookalikes,
+                       suite=own_suite_report(own) if own is not None else None)
     report = report.model_copy(update={"metrics": flat_metrics(report)})
     gate = apply_thresholds(report, thresholds, _display_path(thresholds_path))
     return report.model_copy(update={"gate": gate})
@@ -367,6 +388,7 @@ def evaluate_conversations(
 ) -> tuple[AnswersReport, RoutingReport, dict[str, LatencyStats]]:
     """Play every conversation (guide.evals.answers.run_case) and compute answer, routing and latency metrics."""
     from guide.evals.answers import SUPPORT_THRESHOLD, run_case
+    from guide.evals.cases import expectation_text
     from guide.evals.metrics import (
         accuracy,
         answer_group,
@@ -383,7 +405,8 @@ def evaluate_conversations(
         rows.append(ConversationCaseResult(
             id=r.case_id, kind=r.kind, category=case.category, audience=case.audience or "newcomer",
             tags=sorted(case.tags), turns=list(r.turns), expected_route=r.expected_route, route=r.route,
-            expected_sources=list(case.expect.sources), passed=r.passed, failures=list(r.failures),
+            expected_sources=list(case.expect.sources) if case.expect else [], passed=r.passed,
+            ungraded=r.ungraded, expectation=expectation_text(case), failures=list(r.failures),
             citation_problems=list(r.citation_problems), citation_checks=citation_checks(last.text, len(last.citations)),
             citations=list(last.citations), text=r.text,
             groundedness=r.groundedness, latency_ms=round(r.latency_ms, 3),
@@ -394,12 +417,14 @@ def evaluate_conversations(
     kinds = _group_by(rows, lambda row: row.kind)
     answers = AnswersReport(
         overall=answer_group(rows), by_kind={k: answer_group(v) for k, v in kinds.items()},
-        failing=[r.id for r in rows if not r.passed], support_threshold=SUPPORT_THRESHOLD, cases=rows,
+        failing=[r.id for r in rows if not r.passed and not r.ungraded], support_threshold=SUPPORT_THRESHOLD,
+        cases=rows,
     )
-    pairs = [(r.expected_route, r.route) for r in rows]
+    routed = [r for r in rows if not r.ungraded]  # an ungraded case expects no route
+    pairs = [(r.expected_route, r.route) for r in routed]
     routing = RoutingReport(
-        n=len(rows), accuracy=accuracy(pairs), per_route_recall=per_label_recall(pairs, ROUTES),
-        confusion=confusion(pairs, ROUTES), mismatches=[r.id for r in rows if r.route != r.expected_route],
+        n=len(routed), accuracy=accuracy(pairs), per_route_recall=per_label_recall(pairs, ROUTES),
+        confusion=confusion(pairs, ROUTES), mismatches=[r.id for r in routed if r.route != r.expected_route],
     )
     stages = {s: LatencyStats.of(r.timings_ms[s] for r in rows if s in r.timings_ms) for s in STAGES}
     stages["total"] = LatencyStats.of(r.latency_ms for r in rows)

@@ -139,7 +139,7 @@ def failing_cases_for(report: "RunReport", metric: str, threshold: Threshold | N
             return [a.id for a in rows if a.citation_problems]
         if last == "groundedness":
             return [a.id for a in rows if a.groundedness is not None and a.groundedness < 1.0]
-        return [a.id for a in rows if not a.passed]
+        return [a.id for a in rows if not a.passed and not a.ungraded]
     if suite == "latency" and report.answers and threshold is not None and threshold.max is not None:
         stage = parts[1]
         slow = [(a.timings_ms.get(stage, a.latency_ms) if stage != "total" else a.latency_ms, a.id) for a in report.answers.cases]
