@@ -30,8 +30,26 @@ def run_a(tmp_path: Path):
 def test_shipped_schema_matches_the_models() -> None:
     shipped = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     assert shipped == json_schema(), "run `python -m guide.evals.report` to regenerate report.schema.json"
-    assert shipped["properties"]["schema_version"]["const"] == SCHEMA_VERSION
+    assert re.fullmatch(shipped["properties"]["schema_version"]["pattern"], SCHEMA_VERSION)
     assert "schema_version" in shipped["required"]
+
+
+REPORT_1_0 = Path(__file__).resolve().parent / "fixtures" / "reports" / "report-1.0.json"
+
+
+def test_a_report_written_by_schema_1_0_still_validates_and_loads(tmp_path: Path) -> None:
+    """report-1.0.json was written by the guide before 1.1 (no own suite, set-ups, grades or ungraded cases):
+    a minor version only adds fields, so CI and the staff page keep reading older runs."""
+    data = json.loads(REPORT_1_0.read_text(encoding="utf-8"))
+    assert data["schema_version"] == "1.0" and "grades" not in data
+    assert "ungraded" not in data["answers"]["cases"][0]
+    validate_report_json(data)
+    report = load_report(REPORT_1_0)
+    assert report.suite is None and report.setups is None and report.grades == []
+    assert not any(c.ungraded for c in report.answers.cases)
+    for version in ("2.0", "1", "1.x"):
+        with pytest.raises(InputError, match="schema_version"):
+            validate_report_json({**data, "schema_version": version})
 
 
 def test_written_report_validates_against_the_schema(run_a, tmp_path: Path) -> None:

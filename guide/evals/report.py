@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from guide.errors import InputError
 from guide.evals.stats import LatencyStats
@@ -27,9 +27,19 @@ RENAMED_METRICS = {"safety.false_alarm": "safety.false_alarm_all_noncrisis"}
 ANSWER_SETS = ("realwords_dev", "realwords_test", "external_questions")
 
 
+def _not_required_since(schema: dict[str, Any], cls: type[Any]) -> None:
+    """Fields added in a minor version are written always but not required: an older 1.x report still validates."""
+    added = getattr(cls, "added_in_minor", ())
+    if added and "required" in schema:
+        schema["required"] = [f for f in schema["required"] if f not in added]
+
+
 class _Model(BaseModel):
-    # every field is always written, so the schema of report.json requires every field
-    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_serialization_defaults_required=True)
+    # every field is always written, so the schema of report.json requires every field, except the ones a
+    # minor version added (`added_in_minor`): a report written by an older 1.x lacks them
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_serialization_defaults_required=True,
+                              json_schema_extra=_not_required_since)
+    added_in_minor: ClassVar[tuple[str, ...]] = ()
 
 
 class Rate(_Model):
@@ -169,6 +179,8 @@ class RetrievalReport(_Model):
 
 # ---------------------------------------------------------------- answers
 class ConversationCaseResult(_Model):
+    added_in_minor: ClassVar[tuple[str, ...]] = ("ungraded", "expectation")  # 1.1
+
     id: str
     kind: str
     category: str | None
@@ -401,8 +413,16 @@ class RunMeta(_Model):
     case_counts: dict[str, int]
 
 
+#: report.json says which 1.x wrote it; every 1.x validates against this schema (minor versions only add fields).
+SCHEMA_VERSION_PATTERN = r"^1\.[0-9]+$"
+
+
 class RunReport(_Model):
-    schema_version: Literal["1.1"] = SCHEMA_VERSION
+    added_in_minor: ClassVar[tuple[str, ...]] = ("suite", "setups", "grades")  # 1.1
+
+    schema_version: Annotated[Literal["1.1"], WithJsonSchema(
+        {"type": "string", "pattern": SCHEMA_VERSION_PATTERN, "default": SCHEMA_VERSION, "title": "Schema Version"},
+        mode="serialization")] = SCHEMA_VERSION
     run: RunMeta
     metrics: dict[str, float | None] = Field(description="flat headline metrics; the names thresholds and --compare use")
     latency: dict[str, LatencyStats]
