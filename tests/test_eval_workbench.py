@@ -214,3 +214,36 @@ def test_cli_bad_setup_file_fails_before_running(env: dict[str, str], tmp_path: 
     proc = _cli(["eval", "--suite", str(SUITE), "--compare-config", str(bad), str(bad)], env)
     assert proc.returncode == 2 and "b.yaml: top_k: " in proc.stderr, proc.stderr
     assert not (Path(env["GUIDE_DATA_DIR"]) / "runs").exists()
+
+
+# ---------------------------------------------------------------- set-ups that shape the index
+def test_a_setup_changing_the_chunking_gets_its_own_collection_and_leaves_the_current_index_alone(
+        fake_settings) -> None:
+    from guide.retrieval.index import open_retriever
+    from guide.retrieval.store import ChromaStore, make_chroma_client
+    from guide.retrieval.embedding import make_embedder
+
+    current = fake_settings
+    smaller = parse_setup({"label": "small chunks", "chunk_size": 400, "chunk_overlap": 40}, "small.yaml",
+                          current).apply(current)
+    assert smaller.collection == "recovery-guide-c400-o40" and smaller.keyword_path != current.keyword_path
+    assert Setup("top k", {"top_k": 8}).apply(current).collection == current.collection  # same index, same collection
+    assert parse_setup({"embedding_model": "hash:256"}, "e.yaml", current).apply(current).collection.startswith(
+        "recovery-guide-c900-o120-e")
+
+    _, built = open_retriever(current)
+    assert built is not None and built.total_chunks > 0
+    _, built_b = open_retriever(smaller)  # set-up B: its own index, built once
+    assert built_b is not None and built_b.total_chunks > built.total_chunks
+    _, again = open_retriever(current)  # the current index was neither rebuilt nor re-chunked by B
+    assert again is None
+    store = ChromaStore(make_chroma_client(current), current.collection, make_embedder(current.embedding_model))
+    assert store.get_state()["chunking"] == "900/120" and store.count() == built.total_chunks
+
+
+def test_a_setup_that_reuses_the_current_collection_with_other_chunking_is_refused(fake_settings) -> None:
+    with pytest.raises(InputError, match=r"s.yaml: chunk_size changes how the index is built, but `collection` is the "
+                                         r"current one \('recovery-guide'\)"):
+        parse_setup({"chunk_size": 500, "collection": "recovery-guide"}, "s.yaml", fake_settings)
+    own = parse_setup({"chunk_size": 500, "collection": "small"}, "s.yaml", fake_settings).apply(fake_settings)
+    assert own.collection == "small" and own.chunk_size == 500

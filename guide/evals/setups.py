@@ -7,7 +7,9 @@ A set-up file is a mapping of guide.config.Settings fields to values, plus an op
     reranker: none
     top_k: 8
 
-Unknown keys and bad values are refused with the file, the key and the fix.
+Unknown keys and bad values are refused with the file, the key and the fix. A set-up that changes how the index
+is built (chunk size or overlap, the embedding model) gets its own collection, named by those settings, so it
+never rebuilds, or answers from, the index the current settings (and the app) use.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 #: Where the staff page looks for set-up files (under the evals dir).
 SETUPS_DIR = "setups"
 CURRENT = "current settings"
+#: Settings that shape the index itself: a set-up changing one of them needs a collection of its own.
+INDEX_SETTINGS = ("chunk_size", "chunk_overlap", "embedding_model")
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,27 @@ class Setup:
     source: str = ""
 
     def apply(self, settings: "Settings") -> "Settings":
-        return settings.with_overrides(**dict(self.overrides))
+        """The settings under this set-up; an index-shaping change also moves to that index's own collection."""
+        configured = settings.with_overrides(**dict(self.overrides))
+        if "collection" in self.overrides or not index_changes(settings, configured):
+            return configured
+        return configured.with_overrides(collection=index_collection(settings, configured))
+
+
+def index_changes(settings: "Settings", configured: "Settings") -> list[str]:
+    """The index-shaping settings that differ between the two."""
+    return [k for k in INDEX_SETTINGS if getattr(settings, k) != getattr(configured, k)]
+
+
+def index_collection(settings: "Settings", configured: "Settings") -> str:
+    """The collection for an index built another way: the base name, the chunking, and a short hash of the
+    embedding model when that changed (Chroma names allow letters, digits, '.', '_' and '-')."""
+    import hashlib
+
+    name = f"{settings.collection}-c{configured.chunk_size}-o{configured.chunk_overlap}"
+    if configured.embedding_model != settings.embedding_model:
+        name += "-e" + hashlib.sha256(configured.embedding_model.encode()).hexdigest()[:8]
+    return name
 
 
 def parse_setup(data: Any, source: str, settings: "Settings | None" = None) -> Setup:
@@ -62,11 +86,16 @@ def parse_setup(data: Any, source: str, settings: "Settings | None" = None) -> S
                          "(and an optional label).")
     if settings is not None:
         try:
-            settings.with_overrides(**overrides)
+            configured = settings.with_overrides(**overrides)
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(map(str, err["loc"])) or "settings"
             raise InputError(f"{source}: {where}: {err['msg']} (got {overrides.get(where)!r}).") from None
+        changed = index_changes(settings, configured)
+        if changed and "collection" in overrides and configured.collection == settings.collection:
+            raise InputError(f"{source}: {', '.join(changed)} changes how the index is built, but `collection` is "
+                             f"the current one ({settings.collection!r}): the run would rebuild the index the app "
+                             "uses. Remove the `collection` line (the set-up then gets its own) or name another.")
     return Setup(label=label, overrides=overrides, source=source)
 
 
