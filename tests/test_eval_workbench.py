@@ -130,7 +130,7 @@ def test_queue_summary_and_disagreements(tmp_path: Path, fake_settings, fake_ret
     assert report.answers.overall.n == 50 and report.answers.overall.pass_rate.n == 40  # ungraded are not counted
     assert report.routing.n == 40 and report.suite.ungraded == [f"g{i:02d}" for i in range(1, 11)]
     queue = review_queue(report, [])
-    assert [i.case.id for i in queue] == report.suite.ungraded and {i.setup for i in queue} == {"A"}
+    assert [i.case.id for i in queue] == report.suite.ungraded and {i.setups for i in queue} == {("A",)}
     passing = next(c for c in report.answers.cases if c.verdict == "pass")
     grades = [Grade(run_id="r", case_id="g01", grade="correct", reviewer="Sam", graded_at="t"),
               Grade(run_id="r", case_id="g02", grade="partly", reviewer="Sam", graded_at="t"),
@@ -146,6 +146,37 @@ def test_queue_summary_and_disagreements(tmp_path: Path, fake_settings, fake_ret
     md = to_markdown(with_grades(report, grades))
     assert "## Graded by hand" in md and "### Regex and reviewer disagree: 1" in md and "regex too loose" in md
     assert "## Own suite: clinic-50.csv" in md and "10 without expectations" in md
+
+
+def test_one_grade_covers_both_setups_when_they_gave_the_same_answer(tmp_path: Path) -> None:
+    """c1 and c3 get the same answer under both set-ups: queued once, graded once, stored for A and B. c2's
+    answers differ (B cites another document): both are queued, one after the other."""
+    from guide.evals.grading import grade_targets, save_grade
+
+    a = synthetic_run(tmp_path / "a", "A", run_id="run-A")
+    b = synthetic_run(tmp_path / "b", "B", run_id="run-B")
+    report = a.model_copy(update={"setups": compare_setups(a, b, Setup("A-config"), Setup("B-config"))})
+    queue = review_queue(report, [], everything=True)
+    assert [(i.case.id, i.setups, i.differs) for i in queue] == [
+        ("c1", ("A", "B"), False), ("c2", ("A",), True), ("c2", ("B",), True), ("c3", ("A", "B"), False)]
+    assert queue[0].setup_text == "A and B (same answer)" and queue[1].setup_text == "A (A-config)"
+    assert grade_targets(report, "A", "c1") == ("A", "B") and grade_targets(report, "B", "c2") == ("B",)
+    assert grade_targets(report, "B", "nope") == ()
+
+    store = InMemoryFeedbackStore()
+    save_grade(store, "run-A", "c1", queue[0].setups, "correct", "Sam", "both fine")
+    save_grade(store, "run-A", "c2", queue[1].setups, "wrong", "Sam")
+    grades = store.grades("run-A")
+    assert [(g.setup, g.case_id, g.grade, g.note) for g in grades] == [
+        ("A", "c1", "correct", "both fine"), ("A", "c2", "wrong", ""), ("B", "c1", "correct", "both fine")]
+    assert [(i.case.id, i.setups) for i in review_queue(report, grades, everything=True)] == [
+        ("c2", ("B",)), ("c3", ("A", "B"))]
+    by_setup = {g.setup: g for g in summarize(report, grades)}
+    assert (by_setup["A"].n, by_setup["B"].n) == (2, 1)
+    # a grade stored for A alone before (an older run): B's identical answer is still queued, for B only
+    old = [Grade(run_id="run-A", case_id="c3", grade="partly", reviewer="Ana", setup="A")]
+    assert [(i.case.id, i.setups) for i in review_queue(report, old, everything=True)
+            if i.case.id == "c3"] == [("c3", ("B",))]
 
 
 # ---------------------------------------------------------------- the CLI, every step
@@ -178,17 +209,23 @@ def test_cli_own_suite_two_setups_grade_and_grades(env: dict[str, str], tmp_path
     assert {p.name for p in out.iterdir()} >= {"report.json", "report.md", "report.html", "report.csv", "suite.csv"}
     assert (out / "suite.csv").read_bytes() == suite.read_bytes()
 
-    # grade in the terminal: correct, then wrong with a note, then quit
+    # grade in the terminal: g01 got the same answer under both set-ups (one grade for both), g02 did not
+    # (A's answer, then B's): correct, then wrong with a note, then quit
     proc = _cli(["eval", "grade", str(out), "--reviewer", "Sam"], env, stdin="c\n\nw\noff topic\nq\n")
     assert proc.returncode == 0, proc.stderr
-    assert "[1/20] g01 · set-up A (hybrid (current))" in proc.stdout and "Citations and their passages:" in proc.stdout
+    assert "[1/16] g01 · set-up A and B (same answer)" in proc.stdout and "Citations and their passages:" in proc.stdout
+    assert "[2/16] g02 · set-up A (hybrid (current))" in proc.stdout
+    assert "The set-ups answered this case differently" in proc.stdout
     proc = _cli(["eval", "grade", str(out), "--reviewer", "Sam", "--case", "q01", "--grade", "wrong",
                  "--note", "regex too loose"], env)
     assert proc.returncode == 0, proc.stderr
+    proc = _cli(["eval", "grade", str(out), "--reviewer", "Sam", "--case", "g06", "--setup", "B", "--grade", "partly"],
+                env)
+    assert proc.returncode == 0 and "g06: set-ups A and B gave the same answer; the grade covers both." in proc.stdout
     proc = _cli(["eval", "grades", str(out)], env)
     assert proc.returncode == 0, proc.stderr
-    assert "Set-up A: 2 graded (1 correct, 0 partly, 1 wrong), 9 still to grade" in proc.stdout
-    assert "Set-up B: 1 graded (0 correct, 0 partly, 1 wrong)" in proc.stdout
+    assert "Set-up A: 4 graded (1 correct, 1 partly, 2 wrong), 7 still to grade" in proc.stdout
+    assert "Set-up B: 2 graded (1 correct, 1 partly, 0 wrong), 8 still to grade" in proc.stdout
     assert "q01" in proc.stdout and "≠ regex" in proc.stdout
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "## Graded by hand" in md and "## Set-ups side by side" in md and "## Own suite: clinic.csv" in md

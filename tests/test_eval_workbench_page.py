@@ -91,15 +91,17 @@ def test_upload_run_two_setups_grade_the_queue_and_download(page: AppTest, dirs:
     assert [list(f["row"]) for f in _frames(page, "what to fix")] == [[51, 52, 53], [51, 52, 53]]  # the upload preview and the report
     assert {b.label for b in page.get("download_button")} >= {"Download report.csv", "Download report.html"}
 
-    # grading: 10 cases without expectations × 2 set-ups, one at a time
+    # grading: 10 cases without expectations × 2 set-ups, one at a time; 4 got the same answer under both
+    # (g01, g06, g08, g10: one grade each covers A and B), 6 did not (A's answer, then B's): 16 to grade
     page.text_input(key="wb_reviewer").input("Sam")
     page.run()
-    assert "20 left" in _text(page.main)
+    assert "16 left" in _text(page.main) and "Both set-ups gave this answer" in _text(page.main)
     page.radio(key="wb_grade").set_value("wrong")
     page.text_input(key="wb_note").input("misses the question")
     _submit(page)
-    assert "19 left" in _text(page.main) and "Saved: g01 (A) wrong." in _text(page.main)
-    for _ in range(19):
+    assert "15 left" in _text(page.main) and "Saved: g01 (A and B) wrong." in _text(page.main)
+    assert "The set-ups answered this case differently" in _text(page.main)  # g02 under A, then under B
+    for _ in range(15):
         page.radio(key="wb_grade").set_value("correct")
         _submit(page)
     assert "Nothing left to grade" in _text(page.main)
@@ -107,7 +109,8 @@ def test_upload_run_two_setups_grade_the_queue_and_download(page: AppTest, dirs:
 
     grades = SQLiteFeedbackStore(dirs["data"] / "feedback.sqlite3").grades(run_dir.name)
     assert len(grades) == 20 and {g.reviewer for g in grades} == {"Sam"}
-    assert [g.note for g in grades if g.grade == "wrong"] == ["misses the question"]
+    assert [(g.setup, g.note) for g in grades if g.grade == "wrong"] == [("A", "misses the question"),
+                                                                         ("B", "misses the question")]
     summary = _frame(page, "graded", "still to grade")
     assert list(summary["graded"]) == ["10", "10"] and list(summary["still to grade"]) == ["0", "0"]
 
@@ -119,7 +122,7 @@ def test_upload_run_two_setups_grade_the_queue_and_download(page: AppTest, dirs:
     report = with_grades(load_report(run_dir), grades)
     rows = to_csv(report).splitlines()
     assert rows[0].startswith("setup,id,question,route,expected,verdict,grade")
-    assert sum(",ungraded,correct," in r for r in rows) == 19
+    assert sum(",ungraded,correct," in r for r in rows) == 18
     html = to_html(report)
     assert "Graded by hand" in html and "Own suite: clinic.csv" in html and "Set-ups side by side" in html
 

@@ -46,8 +46,7 @@ def run_grading(args: argparse.Namespace, settings: "Settings") -> int:
 def grade_queue(report: "RunReport", store: Any, args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     """One answer at a time: question, answer, citations with their passages; a key per grade. Returns the count."""
     from guide.errors import InputError
-    from guide.evals.grading import answers_by_setup, review_queue
-    from guide.feedback import Grade
+    from guide.evals.grading import grade_targets, review_queue, save_grade
 
     reviewer = (args.reviewer or "").strip()
     if not reviewer:
@@ -55,11 +54,13 @@ def grade_queue(report: "RunReport", store: Any, args: argparse.Namespace, stdin
     if args.case:
         if not args.grade:
             raise InputError("--case needs --grade correct|partly|wrong.")
-        cases = answers_by_setup(report).get(args.setup, ("", []))[1]
-        if args.case not in {c.id for c in cases}:
+        targets = grade_targets(report, args.setup, args.case)
+        if not targets:
             raise InputError(f"Run {report.run.id} has no case {args.case!r} under set-up {args.setup}.")
-        store.save_grade(Grade(run_id=report.run.id, case_id=args.case, grade=args.grade, reviewer=reviewer,
-                               note=args.note, setup=args.setup))
+        save_grade(store, report.run.id, args.case, targets, args.grade, reviewer, args.note)
+        if len(targets) > 1:
+            print(f"{args.case}: set-ups {' and '.join(targets)} gave the same answer; the grade covers both.",
+                  file=stdout)
         return 1
     queue = review_queue(report, store.grades(report.run.id), everything=args.grade_all)
     if not queue:
@@ -83,15 +84,16 @@ def grade_queue(report: "RunReport", store: Any, args: argparse.Namespace, stdin
             continue
         print("Note (optional, Enter to skip) > ", end="", file=stdout, flush=True)
         note = stdin.readline().strip()
-        store.save_grade(Grade(run_id=report.run.id, case_id=item.case.id, grade=KEYS[key], reviewer=reviewer,
-                               note=note, setup=item.setup))
+        save_grade(store, report.run.id, item.case.id, item.setups, KEYS[key], reviewer, note)
         done += 1
     return done
 
 
 def item_text(item: Any, i: int, total: int) -> str:
     c = item.case
-    lines = ["", "─" * 72, f"[{i}/{total}] {c.id} · set-up {item.setup} ({item.label}) · regex verdict {c.verdict}"]
+    lines = ["", "─" * 72, f"[{i}/{total}] {c.id} · set-up {item.setup_text} · regex verdict {c.verdict}"]
+    if item.differs:
+        lines.append("The set-ups answered this case differently: each answer is graded on its own.")
     if c.expectation:
         lines.append(f"Expects: {c.expectation}")
     lines += [f"Q{n}: {t}" for n, t in enumerate(c.turns, 1)]

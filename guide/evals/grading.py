@@ -1,7 +1,9 @@
 """Grading eval answers by hand: the review queue, and grades beside the regex verdicts in the report.
 
 The queue holds the answers that have no expectations (a staff member's own questions without expect_* columns)
-first, then, when asked, every other answer, so a reviewer can also check where the regexes are wrong. A grade
+first, then, when asked, every other answer, so a reviewer can also check where the regexes are wrong. When two
+set-ups were compared and both gave the same answer to a case (same route, text and citations), the case is
+queued once and its grade is stored for both set-ups; different answers are queued one after the other. A grade
 is correct, partly or wrong; the graded pass rate counts 'correct' (and, apart, 'correct or partly'). A
 disagreement is a regex pass graded wrong, or a regex fail graded correct. Grades live in the feedback database
 (guide.feedback); `with_grades` folds them into a report for rendering and download.
@@ -15,16 +17,43 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from guide.evals.report import ConversationCaseResult, GradeOut, GradesReport, RunReport
-    from guide.feedback import Grade
+    from guide.feedback import Grade, GradeStore
 
 
 @dataclass(frozen=True)
 class QueueItem:
-    """One answer to grade: which set-up gave it (A, or B when set-ups were compared) and the case result."""
+    """One answer to grade: the set-ups that gave it (A; B when set-ups were compared; both when they gave the
+    same answer, so one grade covers both), their labels, and the case result."""
 
-    setup: str
-    label: str
+    setups: tuple[str, ...]
+    labels: tuple[str, ...]
     case: "ConversationCaseResult"
+    #: the case's answer under the other set-up differs, and is queued apart
+    differs: bool = False
+
+    @property
+    def setup_text(self) -> str:
+        """'A (label)' or 'A and B (same answer)'."""
+        if len(self.setups) > 1:
+            return f"{' and '.join(self.setups)} (same answer)"
+        return f"{self.setups[0]} ({self.labels[0]})"
+
+
+def same_answer(a: "ConversationCaseResult", b: "ConversationCaseResult") -> bool:
+    """Two set-ups gave the same reply: one grade judges both."""
+    return a.route == b.route and a.text == b.text and a.citations == b.citations
+
+
+def grade_targets(report: "RunReport", setup: str, case_id: str) -> tuple[str, ...]:
+    """The set-ups a grade of (setup, case) applies to: that one, and any other that gave the same answer."""
+    sets = answers_by_setup(report)
+    if setup not in sets:
+        return ()
+    case = next((c for c in sets[setup][1] if c.id == case_id), None)
+    if case is None:
+        return ()
+    return tuple(s for s, (_, cases) in sets.items() if s == setup or any(
+        c.id == case_id and same_answer(case, c) for c in cases))
 
 
 def answers_by_setup(report: "RunReport") -> dict[str, tuple[str, list["ConversationCaseResult"]]]:
@@ -38,18 +67,28 @@ def answers_by_setup(report: "RunReport") -> dict[str, tuple[str, list["Conversa
 
 
 def review_queue(report: "RunReport", grades: Sequence["Grade"], *, everything: bool = False) -> list[QueueItem]:
-    """Answers still waiting for a grade: the ungraded cases case by case (A then B), then, with everything=True,
-    the cases that have expectations too."""
+    """Answers still waiting for a grade: the ungraded cases case by case, then, with everything=True, the cases
+    that have expectations too. Per case: one item when the set-ups gave the same answer, else A's then B's."""
     done = {(g.setup, g.case_id) for g in grades}
     sets = answers_by_setup(report)
     items = []
     for want_ungraded in ((True, False) if everything else (True,)):
         ids = list(dict.fromkeys(c.id for _, cases in sets.values() for c in cases if c.ungraded == want_ungraded))
         for case_id in ids:
-            for setup, (label, cases) in sets.items():
-                case = next((c for c in cases if c.id == case_id), None)
-                if case is not None and (setup, case_id) not in done:
-                    items.append(QueueItem(setup=setup, label=label, case=case))
+            found = [(setup, label, case) for setup, (label, cases) in sets.items()
+                     for case in cases if case.id == case_id]
+            groups: list[list[tuple[str, str, "ConversationCaseResult"]]] = []
+            for entry in found:
+                group = next((g for g in groups if same_answer(g[0][2], entry[2])), None)
+                if group is None:
+                    groups.append([entry])
+                else:
+                    group.append(entry)
+            for group in groups:
+                waiting = [(s, lab) for s, lab, _ in group if (s, case_id) not in done]
+                if waiting:
+                    items.append(QueueItem(setups=tuple(s for s, _ in waiting), labels=tuple(lab for _, lab in waiting),
+                                           case=group[0][2], differs=len(groups) > 1))
     return items
 
 
@@ -89,3 +128,12 @@ def disagrees(g: "GradeOut") -> bool:
 def with_grades(report: "RunReport", grades: Sequence["Grade"]) -> "RunReport":
     """The report with its grades section filled in from the stored grades (for rendering and download)."""
     return report.model_copy(update={"grades": summarize(report, grades)})
+
+
+def save_grade(store: "GradeStore", run_id: str, case_id: str, setups: Sequence[str], grade: str, reviewer: str,
+               note: str = "") -> list["Grade"]:
+    """One reviewer's grade of one answer, stored for every set-up that gave that answer."""
+    from guide.feedback import Grade
+
+    return [store.save_grade(Grade(run_id=run_id, case_id=case_id, grade=grade, reviewer=reviewer,  # type: ignore[arg-type]
+                                   note=note, setup=setup)) for setup in setups]

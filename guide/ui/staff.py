@@ -171,10 +171,10 @@ def own_suite_section(settings: Any) -> None:
 def grading_section(settings: Any) -> None:
     """The review queue: one answer at a time; pick a grade (arrow keys), type a note, Enter saves."""
     from guide.errors import GuideError
-    from guide.evals.grading import review_queue, summarize
+    from guide.evals.grading import review_queue, save_grade, summarize
     from guide.evals.render import GRADE_HEADERS, grade_rows
     from guide.evals.report import list_runs, load_report
-    from guide.feedback import GRADES, Grade, open_feedback_store
+    from guide.feedback import GRADES, open_feedback_store
 
     st.subheader("Grade answers by hand")
     runs = [str(p) for p in list_runs(settings.runs_dir)]
@@ -216,8 +216,12 @@ def grading_section(settings: Any) -> None:
         return
     item = queue[0]
     c = item.case
-    st.markdown(f"**{len(queue)} left** · case `{c.id}` · set-up {item.setup} ({user_markdown(item.label)}) · "
+    st.markdown(f"**{len(queue)} left** · case `{c.id}` · set-up {user_markdown(item.setup_text)} · "
                 f"regex verdict {c.verdict}" + (f" · expects {user_markdown(c.expectation)}" if c.expectation else ""))
+    if len(item.setups) > 1:
+        st.caption("Both set-ups gave this answer: one grade is stored for each.")
+    elif item.differs:
+        st.caption("The set-ups answered this case differently: each answer is graded on its own, one after the other.")
     q, a, s = st.columns(3)
     q.markdown("**Question**")
     for t in c.turns:
@@ -243,12 +247,11 @@ def grading_section(settings: Any) -> None:
         st.error("Choose correct, partly or wrong (arrow keys move between them), then press Enter.")
         return
     try:
-        store.save_grade(Grade(run_id=report.run.id, case_id=c.id, grade=grade, reviewer=reviewer, note=note,
-                               setup=item.setup))
+        save_grade(store, report.run.id, c.id, item.setups, grade, reviewer, note)
     except GuideError as exc:
         st.error(str(exc))
         return
-    st.session_state["wb_last_saved"] = f"Saved: {c.id} ({item.setup}) {grade}."
+    st.session_state["wb_last_saved"] = f"Saved: {c.id} ({' and '.join(item.setups)}) {grade}."
     st.rerun()
 
 
