@@ -284,3 +284,29 @@ def test_a_setup_that_reuses_the_current_collection_with_other_chunking_is_refus
         parse_setup({"chunk_size": 500, "collection": "recovery-guide"}, "s.yaml", fake_settings)
     own = parse_setup({"chunk_size": 500, "collection": "small"}, "s.yaml", fake_settings).apply(fake_settings)
     assert own.collection == "small" and own.chunk_size == 500
+
+
+def test_each_setup_answers_one_untimed_warm_up_question_before_its_cases(fake_settings, fake_retriever) -> None:
+    """A fresh pipeline's first query opens the index and loads the models: without the warm-up that cost lands on
+    set-up A's first case (1.7 s against 7 ms on the fixture corpus) and A's latency looks worse than B's."""
+    from guide.evals.own_suite import parse_suite
+    from guide.evals.runner import EvalOptions
+    from guide.evals.setups import WARM_UP_QUESTION, run_setups
+    from guide.pipeline import Pipeline
+
+    asked: list[tuple[str, str]] = []
+
+    class Recording(Pipeline):
+        def answer(self, history, message, audience="newcomer"):  # noqa: ANN001, ANN201
+            asked.append((self.settings.retrieval_mode, message))
+            return super().answer(history, message, audience)
+
+    settings = fake_settings.with_overrides(evals_dir=FIXTURES / "evals")
+    own = parse_suite(b"id,question\nq1,What is Al-Anon?\nq2,What is SMART Recovery?\n", "two.csv")
+    report = run_setups(settings, EvalOptions(suites=("conversations",), own_suite=own), Setup("hybrid"),
+                        Setup("keyword", {"retrieval_mode": "keyword"}),
+                        pipeline_for=lambda s: Recording(s, fake_retriever), run_id="r")
+    assert asked == [("hybrid", WARM_UP_QUESTION), ("hybrid", "What is Al-Anon?"), ("hybrid", "What is SMART Recovery?"),
+                     ("keyword", WARM_UP_QUESTION), ("keyword", "What is Al-Anon?"),
+                     ("keyword", "What is SMART Recovery?")]
+    assert [c.id for c in report.answers.cases] == ["q1", "q2"] == [c.id for c in report.setups.answers_b.cases]

@@ -148,7 +148,8 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         from guide.evals.setups import load_setup, run_setups
 
         setup_a, setup_b = (load_setup(Path(f), settings) for f in args.compare_config)  # fail fast, before any model
-        report = run_setups(settings, options, setup_a, setup_b, progress=_bar(), run_id=run_id)
+        report = run_setups(settings, options, setup_a, setup_b, progress=_bar(), run_id=run_id,
+                            index_progress=tqdm_progress("Building index"))
     else:
         report = run_eval(settings, options, progress=_bar(), index_progress=tqdm_progress("Building index"),
                           run_id=run_id)

@@ -32,6 +32,8 @@ SETUPS_DIR = "setups"
 CURRENT = "current settings"
 #: Settings that shape the index itself: a set-up changing one of them needs a collection of its own.
 INDEX_SETTINGS = ("chunk_size", "chunk_overlap", "embedding_model")
+#: Answered once, untimed, by each set-up's pipeline before its cases (see run_setups).
+WARM_UP_QUESTION = "What is a support group?"
 
 
 @dataclass(frozen=True)
@@ -121,11 +123,13 @@ def available_setups(evals_dir: Path) -> list[Path]:
 def run_setups(
     settings: "Settings", options: "EvalOptions", a: Setup, b: Setup, *,
     pipeline_for: Callable[["Settings"], "Pipeline"] | None = None,
-    progress: "EvalProgress | None" = None, run_id: str | None = None,
+    progress: "EvalProgress | None" = None, run_id: str | None = None, index_progress: Any = None,
 ) -> "RunReport":
     """Run the same suites under set-up A and set-up B; the report is A's with B's answers side by side."""
     from guide.evals.compare import compare_setups
     from guide.evals.runner import run_eval
+
+    from guide.pipeline import build_pipeline
 
     reports = []
     for offset, setup in enumerate((a, b)):
@@ -135,7 +139,11 @@ def run_setups(
             if progress:
                 progress(f"set-up {label}: {suite}", done + offset * total, 2 * total)
 
-        pipeline = pipeline_for(configured) if pipeline_for is not None else None
+        pipeline = pipeline_for(configured) if pipeline_for is not None else \
+            build_pipeline(configured, progress=index_progress)
+        # one untimed answer first: the first query of a fresh pipeline pays for opening the index and loading
+        # the models (seconds), which would otherwise land on A's first case and make A look slower than B
+        pipeline.answer([], WARM_UP_QUESTION, "newcomer")
         reports.append(run_eval(configured, options, pipeline=pipeline, progress=step, run_id=run_id))
     ra, rb = reports
     return ra.model_copy(update={"setups": compare_setups(ra, rb, a, b)})
