@@ -138,6 +138,14 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         except OSError as exc:
             raise InputError(f"Cannot read suite {suite_path}: {exc.strerror}.") from None
         print_suite_problems(own)
+        if previous is None:  # the change against the previous run of the same suite, in the report and its plot
+            from guide.evals.report import previous_run_of_suite
+
+            prev_path = previous_run_of_suite(settings.runs_dir, own.name, exclude=out_dir)
+            if prev_path is not None:
+                previous = (load_report(prev_path), str(prev_path))
+                print(f"Comparing with the previous run of {own.name}: {prev_path.name} (--compare RUN picks another).",
+                      file=sys.stderr)
     options = EvalOptions(
         suites=tuple(args.suites) or SUITE_NAMES, tags=tuple(args.tag), modes=tuple(args.mode), k=args.k, own_suite=own,
         thresholds=Path(args.thresholds) if args.thresholds else None,

@@ -495,14 +495,16 @@ def figures(report: "RunReport") -> list[tuple[str, Any]]:
     return figs
 
 
-def tag_pass_rates(report: "RunReport") -> dict[str, "Rate"]:
-    """Answer pass rate per tag (the cases with expectations), tags with at least one such case."""
+def tag_pass_rates(report: "RunReport", setup: str = "A") -> dict[str, "Rate"]:
+    """Answer pass rate per tag (the cases with expectations), tags with at least one such case; set-up "B" reads
+    the compared set-up's answers."""
     from guide.evals.metrics import rate
 
     out: dict[str, Rate] = {}
-    if report.answers is None:
+    answers = report.answers if setup == "A" else report.setups.answers_b if report.setups else None
+    if answers is None:
         return out
-    graded = [c for c in report.answers.cases if not c.ungraded]
+    graded = [c for c in answers.cases if not c.ungraded]
     for tag in sorted({t for c in graded for t in c.tags if "=" not in t}):
         cases = [c for c in graded if tag in c.tags]
         out[tag] = rate(sum(c.passed for c in cases), len(cases))
@@ -517,14 +519,21 @@ def _review_figures(report: "RunReport") -> list[tuple[str, Any]]:
     by_tag = tag_pass_rates(report)
     if len(by_tag) > 1:
         tags = list(by_tag)
-        fig = go.Figure(go.Bar(
-            x=[f"{t}<br>{by_tag[t].k}/{by_tag[t].n}" for t in tags], y=[by_tag[t].value for t in tags],
-            marker_color="#2a6f97",
-            error_y={"type": "data", "symmetric": False,
-                     "array": [by_tag[t].high - by_tag[t].value for t in tags],  # type: ignore[operator]
-                     "arrayminus": [by_tag[t].value - by_tag[t].low for t in tags]},  # type: ignore[operator]
-        ))
-        fig.update_layout(yaxis={"range": [0, 1.05], "title": "pass rate"}, xaxis_title="tag")
+        series = [("A: " + report.setups.label_a if report.setups else "pass rate", by_tag, "#2a6f97")]
+        if report.setups is not None:  # both set-ups side by side, per tag
+            series.append(("B: " + report.setups.label_b, tag_pass_rates(report, "B"), "#e9c46a"))
+        fig = go.Figure()
+        for name, rates, color in series:
+            shown = [rates.get(t) for t in tags]
+            fig.add_bar(
+                name=name, x=[f"{t}<br>{by_tag[t].n} cases" for t in tags], marker_color=color,
+                y=[r.value if r else None for r in shown], text=[f"{r.k}/{r.n}" if r else "" for r in shown],
+                error_y={"type": "data", "symmetric": False,
+                         "array": [(r.high - r.value) if r and r.value is not None else 0 for r in shown],  # type: ignore[operator]
+                         "arrayminus": [(r.value - r.low) if r and r.value is not None else 0 for r in shown]},  # type: ignore[operator]
+            )
+        fig.update_layout(barmode="group", showlegend=report.setups is not None,
+                          yaxis={"range": [0, 1.05], "title": "pass rate"}, xaxis_title="tag")
         figs.append(("Answer pass rate by tag (95% Wilson interval)", fig))
     if report.answers is not None and report.answers.cases:
         fig = go.Figure()

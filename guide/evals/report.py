@@ -530,5 +530,19 @@ def list_runs(runs_dir: Path) -> list[Path]:
     return sorted(runs, key=lambda p: ((p / "report.json").stat().st_mtime, p.name), reverse=True)
 
 
+def previous_run_of_suite(runs_dir: Path, name: str, exclude: Path | None = None) -> Path | None:
+    """The newest run of an own suite with this file name: what a new run of it is compared with by default."""
+    for path in list_runs(runs_dir):
+        if exclude is not None and path.resolve() == exclude.resolve():
+            continue
+        try:
+            report = load_report(path)
+        except InputError:  # an unreadable old run is no previous run
+            continue
+        if report.suite is not None and report.suite.name == name:
+            return path
+    return None
+
+
 if __name__ == "__main__":  # pragma: no cover
     print(write_schema())

@@ -159,6 +159,12 @@ def own_suite_section(settings: Any) -> None:
         bar.empty()
         st.error(str(exc))
         return
+    from guide.evals.compare import compare
+    from guide.evals.report import load_report, previous_run_of_suite
+
+    previous = previous_run_of_suite(settings.runs_dir, own.name, exclude=out)
+    if previous is not None:  # the change against the previous run of this suite: in the report and its plot
+        report = report.model_copy(update={"comparison": compare(load_report(previous), report, str(previous))})
     write_outputs(report, out)
     (out / f"suite{Path(upload.name).suffix or '.txt'}").write_bytes(upload.getvalue())  # nothing lost
     bar.progress(1.0, text=f"Done in {report.run.duration_s:.1f} s")
@@ -268,7 +274,7 @@ def _run_label(path: Path) -> str:
 
 def results_section(settings: Any) -> None:
     from guide.evals.compare import changed_metrics, compare
-    from guide.evals.render import change_figure, figures, headline
+    from guide.evals.render import figures, headline
     from guide.evals.report import list_runs, load_report
 
     runs = list_runs(settings.runs_dir)
@@ -293,10 +299,15 @@ def results_section(settings: Any) -> None:
             st.error("Gate failed:\n" + "\n".join(lines))
 
     others = [p for p in names if p != str(chosen)]
+    kept = str(Path(report.comparison.previous_path).resolve()) if report.comparison else ""
+    resolved = [str(Path(p).resolve()) for p in others]
     previous = st.selectbox("Compare with", ["(none)", *others],
+                            index=resolved.index(kept) + 1 if kept in resolved else 0,
                             format_func=lambda p: p if p == "(none)" else _run_label(Path(p)), key="staff_compare")
-    if previous != "(none)":
-        comp = compare(load_report(Path(previous)), report, previous)
+    if previous != "(none)":  # the charts and the downloads carry the comparison too
+        report = report.model_copy(update={"comparison": compare(load_report(Path(previous)), report, previous)})
+    comp = report.comparison
+    if comp is not None:
         st.markdown(f"**Since {comp.previous_run_id}: {len(comp.newly_failing)} newly failing, "
                     f"{len(comp.newly_passing)} newly passing**")
         if comp.newly_failing:
@@ -304,10 +315,6 @@ def results_section(settings: Any) -> None:
                          hide_index=True, key="staff_newly_failing")
         if comp.newly_passing:
             st.caption("Newly passing: " + ", ".join(x.id for x in comp.newly_passing))
-        change = change_figure(comp)
-        if change is not None:
-            st.markdown(f"**{change[0]}**")
-            st.plotly_chart(change[1], key="staff_fig_change")
         moved = changed_metrics(comp)
         if moved:
             st.dataframe([{"metric": m.metric, "before": m.before, "after": m.after, "delta": m.delta} for m in moved],
