@@ -4,36 +4,15 @@ the charts must render from the inlined plotly.js alone. A screenshot goes to $G
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
-import pytest
+from _browser import SCREENSHOTS, browser_marks, launch
 from _eval_synthetic import synthetic_run
 
 from guide.evals.compare import compare
 from guide.evals.render import write_outputs
 
-pytestmark = pytest.mark.browser
-
-REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = Path(os.environ.get("GUIDE_CHROMIUM", "/usr/bin/chromium"))
-SCREENSHOTS = Path(os.environ.get("GUIDE_SCREENSHOT_DIR") or REPO / "test-artifacts" / "screenshots")
-
-
-def _skip_reason() -> str | None:
-    if not CHROMIUM.exists():
-        return f"!!! BROWSER TEST SKIPPED: {CHROMIUM} not found (apt-get install -y chromium) !!!"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "!!! BROWSER TEST SKIPPED: playwright is not installed (pip install -e '.[test]') !!!"
-    return None
-
-
-if (_reason := _skip_reason()) is not None:
-    print(_reason, file=sys.stderr)
-    pytestmark = [pytest.mark.browser, pytest.mark.skip(reason=_reason)]
+pytestmark = browser_marks()
 
 
 def test_report_html_renders_offline_in_chromium(tmp_path: Path) -> None:
@@ -47,8 +26,7 @@ def test_report_html_renders_offline_in_chromium(tmp_path: Path) -> None:
     blocked: list[str] = []
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu",
-                                                                         "--disable-dev-shm-usage"])
+        browser = launch(p)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://")

@@ -5,19 +5,15 @@ Fast tier: fixture corpus, hash embedder, fixture suites, tmp data dir."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytest.importorskip("streamlit")
+from _staff import fixture_dirs, open_staff_page  # noqa: E402
+from _staff import page_text as _text  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
-
-REPO = Path(__file__).resolve().parent.parent
-PAGE = REPO / "guide" / "ui" / "staff.py"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-TIMEOUT = 240  # the first run builds the fixture index and runs the suites on a busy 2-core box
 
 
 def _answer(route: str, text: str) -> Any:
@@ -35,35 +31,19 @@ def dirs(tmp_path: Path) -> dict[str, Path]:
     from guide.evals.render import write_outputs
     from guide.feedback import SQLiteFeedbackStore
 
-    shutil.copytree(FIXTURES / "corpus", tmp_path / "corpus")
-    shutil.copytree(FIXTURES / "evals", tmp_path / "evals")
-    data = tmp_path / "data"
+    dirs = fixture_dirs(tmp_path)
+    data = dirs["data"]
     # a kept run to compare with (synthetic, so its case ids differ from the fixture suites)
     write_outputs(synthetic_run(tmp_path / "synthetic", "A", run_id="20200101-000000"), data / "runs" / "20200101-000000")
     store = SQLiteFeedbackStore(data / "feedback.sqlite3")
     store.record(1, "What is Al-Anon?", _answer("answer", "Al-Anon is free. [1]"))
     store.record(-1, "is al-anon only for wives", _answer("answer", "Al-Anon is free. [1]"), comment="did not answer me")
-    return {"data": data, "corpus": tmp_path / "corpus", "evals": tmp_path / "evals"}
+    return dirs
 
 
 @pytest.fixture()
 def page(dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("GUIDE_DATA_DIR", str(dirs["data"]))
-    monkeypatch.setenv("GUIDE_CORPUS_DIR", str(dirs["corpus"]))
-    monkeypatch.setenv("GUIDE_EVALS_DIR", str(dirs["evals"]))
-    monkeypatch.setenv("GUIDE_EMBEDDING_MODEL", "hash:384")
-    monkeypatch.delenv("GUIDE_CHROMA_URL", raising=False)
-    monkeypatch.delenv("GUIDE_LLM", raising=False)
-    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _text(node: Any) -> str:
-    parts = [m.value for m in node.markdown] + [c.value for c in node.caption]
-    parts += [e.value for e in (*node.error, *node.success, *node.info, *node.warning)]
-    return "\n".join(str(p) for p in parts)
+    return open_staff_page(monkeypatch, dirs)
 
 
 def test_page_shows_the_kept_run_with_gate_metrics_charts_and_downloads(page: AppTest) -> None:

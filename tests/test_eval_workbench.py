@@ -310,3 +310,36 @@ def test_each_setup_answers_one_untimed_warm_up_question_before_its_cases(fake_s
                      ("keyword", WARM_UP_QUESTION), ("keyword", "What is Al-Anon?"),
                      ("keyword", "What is SMART Recovery?")]
     assert [c.id for c in report.answers.cases] == ["q1", "q2"] == [c.id for c in report.setups.answers_b.cases]
+
+
+def test_report_plots_tags_for_both_setups_and_the_change_since_the_previous_run_of_the_suite(
+        tmp_path: Path, fake_settings, fake_retriever) -> None:
+    from guide.evals.compare import compare
+    from guide.evals.own_suite import parse_suite
+    from guide.evals.render import figures, write_outputs
+    from guide.evals.report import previous_run_of_suite
+    from guide.evals.runner import EvalOptions, run_eval
+    from guide.evals.setups import run_setups
+    from guide.pipeline import Pipeline
+
+    settings = fake_settings.with_overrides(evals_dir=FIXTURES / "evals")
+    options = EvalOptions(suites=("conversations",), own_suite=parse_suite(SUITE.read_bytes(), SUITE.name))
+    first = run_eval(settings, options, pipeline=Pipeline(settings, fake_retriever), run_id="r1")
+    runs = tmp_path / "runs"
+    write_outputs(first, runs / "r1")
+    write_outputs(synthetic_run(tmp_path / "other", "A", run_id="other"), runs / "other")  # not an own suite
+    assert previous_run_of_suite(runs, SUITE.name) == runs / "r1"
+    assert previous_run_of_suite(runs, SUITE.name, exclude=runs / "r1") is None
+    assert previous_run_of_suite(runs, "someone-else.csv") is None
+
+    second = run_setups(settings, options, Setup("hybrid"), Setup("keyword", {"retrieval_mode": "keyword"}),
+                        pipeline_for=lambda s: Pipeline(s, fake_retriever), run_id="r2")
+    worse_before = first.model_copy(update={"metrics": {**first.metrics, "answers.pass_rate": 0.5}})
+    second = second.model_copy(update={"comparison": compare(worse_before, second, str(runs / "r1"))})
+    figs = dict(figures(second))
+    tags = figs["Answer pass rate by tag (95% Wilson interval)"]
+    assert [t.name for t in tags.data] == ["A: hybrid", "B: keyword"]
+    assert {"faq", "family", "newcomer"} <= {x.split("<br>")[0] for x in tags.data[0].x}
+    assert [t.name for t in figs["Answer latency distribution"].data] == ["A: hybrid", "B: keyword"]
+    change = figs["Change since run r1"]
+    assert list(change.data[0].y) == ["answers.pass_rate"] and change.data[0].x[0] > 0.4

@@ -4,20 +4,15 @@ one report holding all of it. Fast tier: fixture corpus, hash embedder, fake rer
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytest.importorskip("streamlit")
+from _staff import FAST_MODELS, SUITE, fixture_dirs, open_staff_page  # noqa: E402
+from _staff import page_text as _text  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
-
-REPO = Path(__file__).resolve().parent.parent
-PAGE = REPO / "guide" / "ui" / "staff.py"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SUITE = FIXTURES / "own_suite" / "clinic-50.csv"
-TIMEOUT = 240
 
 BAD_ROWS = ('bad1,,meeting,,,answer,,\n'
             'bad2,What is AA?,(unclosed,,,answer,,\n'
@@ -26,31 +21,12 @@ BAD_ROWS = ('bad1,,meeting,,,answer,,\n'
 
 @pytest.fixture()
 def dirs(tmp_path: Path) -> dict[str, Path]:
-    shutil.copytree(FIXTURES / "corpus", tmp_path / "corpus")
-    shutil.copytree(FIXTURES / "evals", tmp_path / "evals")
-    return {"data": tmp_path / "data", "corpus": tmp_path / "corpus", "evals": tmp_path / "evals"}
+    return fixture_dirs(tmp_path)
 
 
 @pytest.fixture()
 def page(dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("GUIDE_DATA_DIR", str(dirs["data"]))
-    monkeypatch.setenv("GUIDE_CORPUS_DIR", str(dirs["corpus"]))
-    monkeypatch.setenv("GUIDE_EVALS_DIR", str(dirs["evals"]))
-    monkeypatch.setenv("GUIDE_EMBEDDING_MODEL", "hash:384")
-    monkeypatch.setenv("GUIDE_RERANKER", "fake")
-    monkeypatch.setenv("GUIDE_MULTILINGUAL_MODEL", "none")
-    monkeypatch.delenv("GUIDE_CHROMA_URL", raising=False)
-    monkeypatch.delenv("GUIDE_LLM", raising=False)
-    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _text(node: Any) -> str:
-    parts = [m.value for m in node.markdown] + [c.value for c in node.caption] + [h.value for h in node.subheader]
-    parts += [e.value for e in (*node.error, *node.success, *node.info, *node.warning)]
-    return "\n".join(str(p) for p in parts)
+    return open_staff_page(monkeypatch, dirs, **FAST_MODELS)
 
 
 def _upload(page: AppTest, name: str, data: bytes) -> AppTest:
