@@ -130,3 +130,17 @@ def _submit(page: AppTest) -> None:
     [button] = [b for b in page.get("button") if getattr(b, "label", "") == "Save grade"]
     button.click().run()
     assert not page.exception, page.exception
+
+
+def test_a_second_run_of_the_same_suite_is_compared_with_the_first(page: AppTest, dirs: dict[str, Path]) -> None:
+    from guide.evals.report import list_runs, load_report
+
+    _upload(page, "clinic.csv", SUITE.read_bytes())
+    page.button(key="wb_run").click().run()
+    first = list_runs(dirs["data"] / "runs")[0]
+    assert load_report(first).comparison is None
+    page.button(key="wb_run").click().run()
+    assert not page.exception, page.exception
+    second = list_runs(dirs["data"] / "runs")[0]
+    assert second != first and load_report(second).comparison.previous_run_id == first.name
+    assert f"Since {first.name}: 0 newly failing, 0 newly passing" in _text(page.main)
