@@ -1,5 +1,6 @@
-"""What the staff-page tests share (AppTest and the browser): a copy of the fixture corpus and eval suites, the
-GUIDE_* environment that points the guide at them, the page itself, and a node's visible text."""
+"""What the page tests share (AppTest and the browser): a copy of the fixture corpus and eval suites, the GUIDE_*
+environment that points the guide at them, a page opened in AppTest (the staff page, or app.py), and a node's
+visible text."""
 
 from __future__ import annotations
 
@@ -38,18 +39,24 @@ def subprocess_env(dirs: dict[str, Path], **extra: str) -> dict[str, str]:
             "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", **fixture_env(dirs, **extra)}
 
 
-def open_staff_page(monkeypatch: pytest.MonkeyPatch, dirs: dict[str, Path], **extra: str) -> Any:
-    """The staff page in AppTest over those dirs, after its first run (which must not raise)."""
+def open_page(path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], timeout: float = TIMEOUT) -> Any:
+    """A Streamlit page (app.py or the staff page) in AppTest with these GUIDE_* settings (no Chroma server, no
+    LLM), after its first run, which must not raise."""
     from streamlit.testing.v1 import AppTest
 
-    for key, value in fixture_env(dirs, **extra).items():
+    for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("GUIDE_CHROMA_URL", raising=False)
     monkeypatch.delenv("GUIDE_LLM", raising=False)
-    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(path), default_timeout=timeout)
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def open_staff_page(monkeypatch: pytest.MonkeyPatch, dirs: dict[str, Path], **extra: str) -> Any:
+    """The staff page over those dirs."""
+    return open_page(PAGE, monkeypatch, fixture_env(dirs, **extra))
 
 
 def page_text(node: Any) -> str:

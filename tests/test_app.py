@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 pytest.importorskip("streamlit")
+from _staff import open_page  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,16 +31,9 @@ def app_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture()
 def app(app_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("GUIDE_DATA_DIR", str(app_dirs["data"]))
-    monkeypatch.setenv("GUIDE_CORPUS_DIR", str(app_dirs["corpus"]))
-    monkeypatch.setenv("GUIDE_EMBEDDING_MODEL", "hash:384")
-    monkeypatch.setenv("GUIDE_REGION", "US")
-    monkeypatch.delenv("GUIDE_CHROMA_URL", raising=False)
-    monkeypatch.delenv("GUIDE_LLM", raising=False)
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    env = {"GUIDE_DATA_DIR": str(app_dirs["data"]), "GUIDE_CORPUS_DIR": str(app_dirs["corpus"]),
+           "GUIDE_EMBEDDING_MODEL": "hash:384", "GUIDE_REGION": "US"}
+    return open_page(APP, monkeypatch, env, TIMEOUT)
 
 
 def ask(at: AppTest, message: str) -> AppTest:
