@@ -44,7 +44,8 @@ def test_dev_set_passes(real_index) -> None:
         f"follow-ups {sum(r.passed for r in followups)}/{len(followups)}; "
         f"citation validity {len(valid)}/{len(with_cites)}; "
         f"groundedness {sum(grounded) / max(len(grounded), 1):.3f}; "
-        f"answer latency p50 {percentile(answered, 50):.1f} ms p95 {percentile(answered, 95):.1f} ms"
+        f"answer latency p50 {percentile(answered, 50):.1f} ms p95 {percentile(answered, 95):.1f} ms; "
+        f"over their latency budget (reported, not failed): {sum(r.over_latency_budget for r in results)}"
     )
     for r in results:
         if not r.passed:

@@ -14,7 +14,7 @@ from guide.errors import InputError
 from guide.evals.junit import write_junit
 from guide.evals.render import to_markdown
 from guide.evals.report import validate_report_json
-from guide.evals.thresholds import Threshold, apply_thresholds, load_thresholds
+from guide.evals.thresholds import Threshold, apply_thresholds, failing_cases_for, load_thresholds
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_EVALS = Path(__file__).resolve().parent / "fixtures" / "evals"
@@ -213,3 +213,47 @@ def test_the_holdout_conversations_are_new_questions_of_every_kind() -> None:
     assert any(c.language == "es" for c in holdout)
     gate = {t.metric for t in load_thresholds(REPO / "evals" / "holdout" / "thresholds.yaml")}
     assert gate == {"routing.crisis.recall", "answers.citation_validity"}
+
+
+# ---------------------------------------------------------------- latency: reported beside the verdict
+
+
+def test_a_slow_right_answer_passes_and_is_reported_over_its_latency_budget(tmp_path: Path) -> None:
+    """Wall-clock time depends on the machine: a right answer over its `max_latency_ms` still passes, and the run
+    reports it as latency.over_budget with its id; a wrong answer within budget still fails."""
+    from _eval_synthetic import CONVERSATION_CASES, write_suites
+
+    from guide.evals.answers import run_case
+    from guide.evals.cases import ConversationCase
+    from guide.types import Answer, Citation, SafetyVerdict
+
+    quote = "Al-Anon is free."
+    slow = Answer(route="answer", text=f"{quote} [1]", safety=SafetyVerdict(route="ok"),
+                  citations=(Citation(n=1, doc_id="al-anon", title="Al-Anon", section="s", url="https://example.org/",
+                                      quote=quote),),
+                  timings_ms={"safety": 5.0, "retrieve": 4000.0, "compose": 900.0})
+
+    class SlowPipeline:
+        def answer(self, history, message, audience="newcomer"):  # noqa: ANN001, ANN201
+            return slow
+
+    def case(**expect: object) -> ConversationCase:
+        return ConversationCase.model_validate({"id": "c", "turns": ["Is Al-Anon free?"],
+                                                "expect": {"route": "answer", "max_latency_ms": 2000, **expect}})
+
+    right = run_case(SlowPipeline(), case(must_include=["(?i)free"]), {"al-anon"})  # type: ignore[arg-type]
+    assert right.passed and right.failures == () and right.over_latency_budget and right.latency_budget_ms == 2000
+    wrong = run_case(SlowPipeline(), case(must_include=["(?i)no dues"], max_latency_ms=10_000), {"al-anon"})  # type: ignore[arg-type]
+    assert not wrong.passed and not wrong.over_latency_budget and wrong.failures == ("missing /(?i)no dues/",)
+
+    # through a whole run: c1 gets a budget its scripted answer exceeds (33.8 ms > 1 ms); c2 a generous one
+    budgets = {"c1": 1, "c2": 60_000}
+    cases = [{**c, "expect": {**c["expect"], **({"max_latency_ms": budgets[c["id"]]} if c["id"] in budgets else {})}}
+             for c in CONVERSATION_CASES]
+    evals = write_suites(tmp_path / "evals")
+    (evals / "conversations" / "cases.jsonl").write_text("\n".join(json.dumps(c) for c in cases) + "\n", encoding="utf-8")
+    report = synthetic_run(tmp_path, "B")
+    assert report.metrics["answers.pass_rate"] == 1.0
+    assert report.metrics["latency.over_budget"] == 0.5  # c1 of the two budgeted cases; c3 has no budget
+    assert failing_cases_for(report, "latency.over_budget") == ["c1"]
+    assert "Over their latency budget (reported, not a failure" in to_markdown(report)

@@ -16,7 +16,7 @@ from guide.evals.markdown import escape, markdown_table
 from guide.types import CATEGORIES as CATEGORY_ORDER
 
 if TYPE_CHECKING:
-    from guide.evals.report import Rate, RunReport
+    from guide.evals.report import AnswersReport, Rate, RunReport
 
 
 
@@ -359,6 +359,14 @@ def _md_retrieval(report: "RunReport") -> list[str]:
     return out
 
 
+def over_budget_line(a: "AnswersReport") -> str:
+    """The cases over their own `max_latency_ms`: reported beside the verdicts, never one of them."""
+    budgeted = [c for c in a.cases if c.latency_budget_ms is not None]
+    slow = [c.id for c in budgeted if c.over_latency_budget]
+    return (f"Over their latency budget (reported, not a failure: wall-clock time depends on the machine): "
+            f"{len(slow)} of {len(budgeted)}" + (f" ({', '.join(slow[:20])}{', …' if len(slow) > 20 else ''})" if slow else "") + ".")
+
+
 def _md_answers(report: "RunReport") -> list[str]:
     a = report.answers
     if not a:
@@ -368,6 +376,7 @@ def _md_answers(report: "RunReport") -> list[str]:
                ["kind", "n", "pass rate", "citation validity", "groundedness"],
                [(kind, g.n, rate_text(g.pass_rate), rate_text(g.citation_validity), pct(g.groundedness))
                 for kind, g in [("all", a.overall), *a.by_kind.items()]])]
+    out += ["", over_budget_line(a)]
     failing = [c for c in a.cases if c.verdict == "fail"]
     out += ["", f"### Failing conversations: {len(failing)}", ""]
     for c in failing:
@@ -713,6 +722,7 @@ def _html_answers(report: "RunReport") -> str:
            f"≥ {a.support_threshold}. Groundedness: share of cited sentences supported by a retrieved passage "
            "(replies without citations, e.g. crisis replies, are left out, not counted as 0).</p>",
            _table(["kind", "n", "pass rate", "citation validity", "groundedness"], rows)]
+    out.append(f"<p>{_e(over_budget_line(a))}</p>")
     failing = [c for c in a.cases if c.verdict == "fail"]
     out.append(f"<h3>Failing conversations: {len(failing)}</h3>")
     for c in failing:

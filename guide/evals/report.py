@@ -179,7 +179,7 @@ class RetrievalReport(_Model):
 
 # ---------------------------------------------------------------- answers
 class ConversationCaseResult(_Model):
-    added_in_minor: ClassVar[tuple[str, ...]] = ("ungraded", "expectation")  # 1.1
+    added_in_minor: ClassVar[tuple[str, ...]] = ("ungraded", "expectation", "latency_budget_ms")  # 1.1
 
     id: str
     kind: str
@@ -202,6 +202,13 @@ class ConversationCaseResult(_Model):
     ungraded: bool = Field(default=False, description="no expectations: `passed` is false and means nothing; a "
                                                        "human grade judges the answer (the review queue)")
     expectation: str = Field(default="", description="what the case expects, in one line ('' when ungraded)")
+    latency_budget_ms: float | None = Field(
+        default=None, description="the case's max_latency_ms: reported (latency.over_budget), not part of `passed`, "
+                                  "since wall-clock time depends on the machine")
+
+    @property
+    def over_latency_budget(self) -> bool:
+        return self.latency_budget_ms is not None and self.latency_ms > self.latency_budget_ms
 
     @property
     def verdict(self) -> Literal["pass", "fail", "ungraded"]:

@@ -411,6 +411,7 @@ def evaluate_conversations(
             citations=list(last.citations), text=r.text,
             groundedness=r.groundedness, latency_ms=round(r.latency_ms, 3),
             timings_ms={k: round(v, 3) for k, v in last.timings_ms.items()},
+            latency_budget_ms=r.latency_budget_ms,
         ))
         if on_case:
             on_case()
@@ -501,6 +502,9 @@ def flat_metrics(report: RunReport) -> dict[str, float | None]:
     for stage, st in report.latency.items():
         m[f"latency.{stage}.p50_ms"] = st.p50_ms
         m[f"latency.{stage}.p95_ms"] = st.p95_ms
+    if report.answers:
+        budgeted = [c for c in report.answers.cases if c.latency_budget_ms is not None]
+        m["latency.over_budget"] = (sum(c.over_latency_budget for c in budgeted) / len(budgeted)) if budgeted else None
     return {k: (None if v is None else round(float(v), 6)) for k, v in m.items()}
 
 

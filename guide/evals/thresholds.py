@@ -140,6 +140,8 @@ def failing_cases_for(report: "RunReport", metric: str, threshold: Threshold | N
         if last == "groundedness":
             return [a.id for a in rows if a.groundedness is not None and a.groundedness < 1.0]
         return [a.id for a in rows if not a.passed and not a.ungraded]
+    if metric == "latency.over_budget" and report.answers:
+        return [a.id for a in report.answers.cases if a.over_latency_budget]
     if suite == "latency" and report.answers and threshold is not None and threshold.max is not None:
         stage = parts[1]
         slow = [(a.timings_ms.get(stage, a.latency_ms) if stage != "total" else a.latency_ms, a.id) for a in report.answers.cases]
